@@ -1,0 +1,2 @@
+//! A Backblaze B2 client on async-std and surf. Not yet implemented: this crate exposes
+//! nothing until it can drive every call; use `b2-proto` with your own HTTP client meanwhile.

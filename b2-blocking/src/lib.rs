@@ -1,0 +1,2 @@
+//! A blocking Backblaze B2 client on ureq. Not yet implemented: this crate exposes nothing
+//! until it can drive every call; use `b2-proto` with your own HTTP client meanwhile.

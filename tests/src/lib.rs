@@ -1,0 +1,1 @@
+//! The behaviour suite shared by every adapter. Empty until the first adapter lands.
