@@ -45,6 +45,7 @@ pub mod error;
 pub mod machine;
 pub mod model;
 pub mod ops;
+pub mod pager;
 pub mod retry;
 pub mod secret;
 pub mod session;
@@ -61,6 +62,7 @@ pub use error::{
 };
 pub use machine::{Body, Machine, RequestId, Step};
 pub use ops::{Operation, Paginated, RetryClass};
+pub use pager::{Pager, PagerState};
 pub use retry::RetryPolicy;
 pub use secret::{ApplicationKey, AuthToken, SigningSecret};
 pub use session::{Allowed, AllowedBucket, AuthorizeAccount, Capability, DEFAULT_REALM, Session};
