@@ -40,6 +40,15 @@ pub enum Error {
     /// Downloaded or uploaded data does not match its checksum or length.
     #[error(transparent)]
     Integrity(#[from] IntegrityError),
+    /// Reading the data to upload, or writing downloaded data, failed on the caller's side.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. `reading the upload source`.
+        context: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The call was retried as far as the retry policy allows.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {

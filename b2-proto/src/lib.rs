@@ -55,7 +55,7 @@ pub mod user_agent;
 /// The path prefix of every call: B2 Native API version 4.
 pub const API_PREFIX: &str = "/b2api/v4/";
 
-pub use call::Call;
+pub use call::{AuthorizeCall, Call};
 pub use error::{
     ApiError, DecodeError, Error, ErrorCode, IntegrityError, InvalidInput, TransportError,
     TransportErrorKind,

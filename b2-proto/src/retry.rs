@@ -116,7 +116,8 @@ pub fn classify(error: &Error, class: RetryClass) -> Decision {
         | Error::Decode(_)
         | Error::InvalidResponse { .. }
         | Error::InvalidInput(_)
-        | Error::Integrity(_) => Decision::Fail,
+        | Error::Integrity(_)
+        | Error::Io { .. } => Decision::Fail,
     }
 }
 
