@@ -43,6 +43,7 @@ pub mod call;
 pub mod encoding;
 pub mod error;
 pub mod machine;
+pub mod manual;
 pub mod model;
 pub mod ops;
 pub mod pager;
