@@ -456,3 +456,53 @@ fn update_bucket_rejects_bad_input() {
     let info: BTreeMap<_, _> = (0..11).map(|i| (format!("k{i}"), String::new())).collect();
     invalid(UpdateBucket::new(id()).with_bucket_info(info).request(&s));
 }
+
+// ---- driven through Call ----
+
+#[test]
+fn create_bucket_is_not_repeated_after_a_timeout() {
+    use b2_proto::{Call, RetryPolicy, TransportErrorKind};
+    let op = CreateBucket::new(name("any-name-you-pick"), BucketType::AllPrivate);
+    let mut s = Scripted::new();
+    let err = s
+        .run(
+            &mut Call::new(op, session_arc(), &RetryPolicy::default()),
+            |_| Err(transport(TransportErrorKind::Timeout)),
+            |_| unreachable!(),
+        )
+        .unwrap_err();
+    // The bucket may exist now; sending again could only fail with duplicate_bucket_name.
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert_eq!(
+        s.trace,
+        ["send b2_create_bucket", format!("done err {err}").as_str()]
+    );
+}
+
+#[test]
+fn list_buckets_is_retried_when_busy() {
+    use b2_proto::{Call, RetryPolicy};
+    let mut s = Scripted::new();
+    let mut replies = vec![
+        Ok(response("b2_list_buckets/ok")),
+        Ok(error_response(503, "service_unavailable", "busy")),
+    ];
+    let buckets = s
+        .run(
+            &mut Call::new(
+                ListBuckets::new(),
+                session_arc(),
+                &RetryPolicy::default().with_seed(7),
+            ),
+            |_| replies.pop().unwrap(),
+            |_| unreachable!(),
+        )
+        .unwrap();
+    assert_eq!(buckets.len(), 3);
+    let sends = s
+        .trace
+        .iter()
+        .filter(|l| *l == "send b2_list_buckets")
+        .count();
+    assert_eq!(sends, 2, "{:?}", s.trace);
+}

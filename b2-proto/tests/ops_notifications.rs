@@ -256,3 +256,25 @@ fn get_rules_request_and_replies() {
         (401, ErrorCode::Unauthorized)
     );
 }
+
+#[test]
+fn rules_read_back_can_be_sent_again_without_server_fields() {
+    let read = GetBucketNotificationRules::new(bucket())
+        .parse(response("b2_get_bucket_notification_rules/ok"))
+        .unwrap();
+    let mut rules = read.event_notification_rules;
+    assert_eq!(rules[1].is_suspended, Some(true));
+    rules[1].is_enabled = true;
+    let request = SetBucketNotificationRules::new(read.bucket_id, rules)
+        .request(&session())
+        .unwrap();
+    assert_golden(
+        "b2_set_bucket_notification_rules/read_modify_write",
+        &request,
+    );
+    let body = std::str::from_utf8(request.body()).unwrap();
+    assert!(!body.contains("isSuspended"), "{body}");
+    assert!(!body.contains("suspensionReason"), "{body}");
+    // Event types this version does not know are sent back as B2 spelled them.
+    assert!(body.contains("b2:SomeFutureEvent:*"), "{body}");
+}

@@ -45,10 +45,11 @@ pub struct Key {
 /// A newly created key together with its secret.
 ///
 /// `b2_create_key` is the only call that ever returns the secret: store it now, it cannot be
-/// fetched again. `Debug` shows the key but not the secret.
+/// fetched again. `Debug` shows the key but not the secret; serializing it (to store it, or
+/// to answer as a server) writes the secret.
 ///
 /// <https://www.backblaze.com/apidocs/b2-create-key>
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CreatedKey {
@@ -77,10 +78,10 @@ pub struct KeyList {
 /// A token that lets its holder download files whose names start with a prefix.
 ///
 /// Use the token as the `Authorization` header or query parameter of
-/// `b2_download_file_by_name` requests. `Debug` does not show it.
+/// `b2_download_file_by_name` requests. `Debug` does not show it; serializing writes it.
 ///
 /// <https://www.backblaze.com/apidocs/b2-get-download-authorization>
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct DownloadAuthorization {

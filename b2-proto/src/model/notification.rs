@@ -203,11 +203,13 @@ pub struct NotificationRule {
     /// Most events per webhook call (1 to 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_events_per_batch: Option<u8>,
-    /// Set by B2 when it suspended the rule (for example after failed deliveries).
-    #[serde(default, skip_serializing)]
+    /// Whether B2 suspended the rule (for example after failed deliveries). Reported by B2,
+    /// never sent: [`SetBucketNotificationRules`](crate::ops::SetBucketNotificationRules)
+    /// leaves it out of its request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_suspended: Option<bool>,
-    /// Why B2 suspended the rule.
-    #[serde(default, skip_serializing)]
+    /// Why B2 suspended the rule. Reported by B2, never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspension_reason: Option<String>,
 }
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::model::notification::{
-    BucketNotificationRules, NotificationRule, validate_notification_rules,
+    BucketNotificationRules, EventType, NotificationRule, TargetConfiguration,
+    validate_notification_rules,
 };
 use crate::ops::{Operation, json_request, parse_secret_json};
 use crate::session::Session;
@@ -19,7 +20,8 @@ use crate::types::BucketId;
 ///
 /// <https://www.backblaze.com/apidocs/b2-set-bucket-notification-rules>. Needs
 /// `writeBucketNotifications`. The rules given replace every rule the bucket had; an empty
-/// list removes them all. Checked before sending: at most 25 rules, unique names, at least one
+/// list removes them all. To change one rule, read the rules with
+/// [`GetBucketNotificationRules`], edit them and send them all back. Checked before sending: at most 25 rules, unique names, at least one
 /// event type each, `maxEventsPerBatch` 1 to 50, HTTPS webhooks, signing secrets of 32 letters
 /// and digits. Returns the rules as B2 stored them.
 ///
@@ -52,7 +54,34 @@ pub struct SetBucketNotificationRules {
 #[serde(rename_all = "camelCase")]
 struct SetBody<'a> {
     bucket_id: &'a BucketId,
-    event_notification_rules: &'a [NotificationRule],
+    event_notification_rules: Vec<RuleRequest<'a>>,
+}
+
+/// A rule as sent: without the fields only B2 sets (`isSuspended`, `suspensionReason`), so
+/// rules read with [`GetBucketNotificationRules`] can be edited and sent back as they are.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleRequest<'a> {
+    name: &'a str,
+    event_types: &'a [EventType],
+    is_enabled: bool,
+    object_name_prefix: &'a str,
+    target_configuration: &'a TargetConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_events_per_batch: Option<u8>,
+}
+
+impl<'a> From<&'a NotificationRule> for RuleRequest<'a> {
+    fn from(rule: &'a NotificationRule) -> Self {
+        Self {
+            name: &rule.name,
+            event_types: &rule.event_types,
+            is_enabled: rule.is_enabled,
+            object_name_prefix: &rule.object_name_prefix,
+            target_configuration: &rule.target_configuration,
+            max_events_per_batch: rule.max_events_per_batch,
+        }
+    }
 }
 
 impl SetBucketNotificationRules {
@@ -73,7 +102,7 @@ impl Operation for SetBucketNotificationRules {
             Self::NAME,
             &SetBody {
                 bucket_id: &self.bucket_id,
-                event_notification_rules: &self.rules,
+                event_notification_rules: self.rules.iter().map(RuleRequest::from).collect(),
             },
         )
     }
