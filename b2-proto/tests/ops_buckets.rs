@@ -506,3 +506,21 @@ fn list_buckets_is_retried_when_busy() {
         .count();
     assert_eq!(sends, 2, "{:?}", s.trace);
 }
+
+#[test]
+fn null_lists_parse_as_empty() {
+    let reply = json_response(
+        200,
+        r#"{"buckets":[{"accountId":"010203040506","bucketId":"4a48fe8875c6214145260818",
+            "bucketName":"any-name-you-pick","bucketType":"allPrivate","bucketInfo":null,
+            "corsRules":null,"lifecycleRules":null,"options":null,"revision":null,
+            "fileLockConfiguration":null,"defaultServerSideEncryption":null,
+            "replicationConfiguration":null}]}"#,
+    );
+    let buckets = ListBuckets::new().parse(reply).unwrap();
+    let b = &buckets[0];
+    assert!(b.bucket_info.is_empty() && b.cors_rules.is_empty() && b.lifecycle_rules.is_empty());
+    assert!(b.options.is_empty());
+    assert_eq!(b.revision, 0);
+    assert_eq!(b.file_lock_configuration, None);
+}

@@ -243,3 +243,23 @@ fn list_keys_documented_errors() {
         (401, ErrorCode::Unauthorized)
     );
 }
+
+#[test]
+fn null_lists_parse_as_empty() {
+    let page = ListKeys::new()
+        .parse(json_response(
+            200,
+            r#"{"keys":[{"accountId":"010203040506","applicationKeyId":"k1","keyName":null,
+                "capabilities":null,"options":null,"bucketIds":null,"namePrefix":null,
+                "expirationTimestamp":null}],"nextApplicationKeyId":null}"#,
+        ))
+        .unwrap();
+    let key = &page.keys[0];
+    assert_eq!(key.key_name, "");
+    assert!(key.capabilities.is_empty() && key.options.is_empty());
+    assert_eq!(ListKeys::next_cursor(&page), None);
+    let empty = ListKeys::new()
+        .parse(json_response(200, r#"{"keys":null}"#))
+        .unwrap();
+    assert!(empty.keys.is_empty());
+}

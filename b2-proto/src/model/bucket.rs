@@ -15,6 +15,15 @@ use crate::macros::string_enum;
 use crate::model::file::{EncryptionInfo, Protected, RetentionMode};
 use crate::types::{AccountId, BucketId, BucketName};
 
+/// Reads a field B2 may send as `null` as its default (an empty list, map or string, zero).
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 string_enum! {
     /// Who may download a bucket's files, or what kind of bucket it is.
     ///
@@ -101,10 +110,10 @@ pub struct CorsRule {
     pub cors_rule_name: String,
     /// Origins the rule covers, e.g. `https://www.example.com`, `https://*.example.com`,
     /// `https` (any HTTPS origin) or `*`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub allowed_origins: Vec<String>,
     /// Operations the rule allows.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub allowed_operations: Vec<CorsOperation>,
     /// Headers a preflight request may ask for (`x-bz-info-*` style wildcards allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,7 +122,7 @@ pub struct CorsRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expose_headers: Option<Vec<String>>,
     /// How long a browser may cache the preflight reply, in seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub max_age_seconds: u32,
 }
 
@@ -251,7 +260,7 @@ pub(crate) fn validate_cors_rules(rules: &[CorsRule]) -> Result<(), InvalidInput
 #[non_exhaustive]
 pub struct LifecycleRule {
     /// The files the rule applies to: those whose names start with this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_name_prefix: String,
     /// Days after upload before a file version is hidden.
     #[serde(default)]
@@ -539,13 +548,13 @@ pub struct Bucket {
     /// Who may download its files.
     pub bucket_type: BucketType,
     /// The bucket's own information.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub bucket_info: BTreeMap<String, String>,
     /// CORS rules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cors_rules: Vec<CorsRule>,
     /// Lifecycle rules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub lifecycle_rules: Vec<LifecycleRule>,
     /// Object Lock settings (readable with `readBucketRetentions`).
     #[serde(default)]
@@ -557,10 +566,10 @@ pub struct Bucket {
     #[serde(default)]
     pub replication_configuration: Option<serde_json::Value>,
     /// Counter bumped by every change; pass it to `ifRevisionIs` for a conditional update.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub revision: u64,
     /// Options, such as `s3` when the bucket is reachable through the S3-compatible API.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub options: Vec<String>,
 }
 

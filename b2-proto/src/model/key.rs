@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::bucket::null_as_default;
 use crate::secret::{ApplicationKey, AuthToken};
 use crate::session::Capability;
 use crate::types::{AccountId, ApplicationKeyId, BucketId};
@@ -19,12 +20,12 @@ use crate::types::{AccountId, ApplicationKeyId, BucketId};
 #[non_exhaustive]
 pub struct Key {
     /// The key's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub key_name: String,
     /// The key id: the public half of the key.
     pub application_key_id: ApplicationKeyId,
     /// What the key may do.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub capabilities: Vec<Capability>,
     /// The account the key belongs to.
     pub account_id: AccountId,
@@ -38,7 +39,7 @@ pub struct Key {
     #[serde(default)]
     pub name_prefix: Option<String>,
     /// Options set on the key, such as `s3`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub options: Vec<String>,
 }
 
@@ -68,7 +69,7 @@ pub struct CreatedKey {
 #[non_exhaustive]
 pub struct KeyList {
     /// The keys on this page.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub keys: Vec<Key>,
     /// Where the next page starts, or `None` when this is the last page.
     #[serde(default)]
@@ -88,7 +89,7 @@ pub struct DownloadAuthorization {
     /// The bucket the token is valid for.
     pub bucket_id: BucketId,
     /// The prefix of the file names the token may download.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_name_prefix: String,
     /// The token.
     pub authorization_token: AuthToken,

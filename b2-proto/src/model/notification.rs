@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
 use crate::macros::string_enum;
+use crate::model::bucket::null_as_default;
 use crate::secret::SigningSecret;
 use crate::types::BucketId;
 
@@ -97,7 +98,7 @@ pub struct TargetConfiguration {
     /// The kind of target; `webhook` is the only one B2 offers.
     pub target_type: TargetType,
     /// The webhook URL (HTTPS only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
     /// Headers added to every call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,13 +191,13 @@ pub struct NotificationRule {
     /// The rule's name, unique within the bucket.
     pub name: String,
     /// The events the rule fires on.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub event_types: Vec<EventType>,
     /// Whether the rule is on.
     #[serde(default)]
     pub is_enabled: bool,
     /// The objects the rule covers: those whose names start with this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub object_name_prefix: String,
     /// Where events go.
     pub target_configuration: TargetConfiguration,
@@ -311,6 +312,6 @@ pub struct BucketNotificationRules {
     /// The bucket.
     pub bucket_id: BucketId,
     /// Its rules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub event_notification_rules: Vec<NotificationRule>,
 }

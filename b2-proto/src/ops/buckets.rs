@@ -204,6 +204,9 @@ impl Operation for CreateBucket {
 /// must hold no file versions at all (hidden versions and unfinished large files included).
 /// Returns the bucket as it was.
 ///
+/// Retried like any idempotent call. When a reply is lost after B2 deleted the bucket, the
+/// retry reports the bucket as missing (`400 bad_request`), although the deletion succeeded.
+///
 /// # Errors
 ///
 /// `400 cannot_delete_non_empty_bucket`, `400 bad_request` (for example no such bucket),

@@ -183,6 +183,9 @@ impl Operation for CreateKey {
 /// <https://www.backblaze.com/apidocs/b2-delete-key>. Needs `deleteKeys`. Returns the deleted
 /// key's description.
 ///
+/// Retried like any idempotent call. When a reply is lost after B2 deleted the key, the retry
+/// reports the key as missing (`400 bad_request`), although the deletion succeeded.
+///
 /// # Errors
 ///
 /// `400 bad_request` (for example no such key), `401 unauthorized`, `401 bad_auth_token`,
