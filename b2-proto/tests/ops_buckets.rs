@@ -321,6 +321,12 @@ fn list_buckets_requests() {
     );
     let e = invalid(ListBuckets::new().with_bucket_types([]).request(&s));
     assert!(e.to_string().contains("empty"), "{e}");
+    let e = invalid(
+        ListBuckets::new()
+            .with_bucket_types([BucketType::AllPublic, BucketType::from("all")])
+            .request(&s),
+    );
+    assert!(e.to_string().contains("\"all\""), "{e}");
 }
 
 #[test]

@@ -333,12 +333,21 @@ impl Operation for ListBuckets {
     const NAME: &'static str = "b2_list_buckets";
 
     fn request(&self, session: &Session) -> Result<Request<Bytes>, Error> {
-        if self.bucket_types.as_ref().is_some_and(Vec::is_empty) {
-            return Err(InvalidInput::Argument {
-                what: "bucket types",
-                reason: "the filter is empty; give at least one type".into(),
+        if let Some(types) = &self.bucket_types {
+            let reason = if types.is_empty() {
+                Some("the filter is empty; give at least one type")
+            } else if types.len() > 1 && types.iter().any(|t| t == "all") {
+                Some("\"all\" cannot be combined with other types")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(InvalidInput::Argument {
+                    what: "bucket types",
+                    reason: reason.into(),
+                }
+                .into());
             }
-            .into());
         }
         json_request(
             session,
