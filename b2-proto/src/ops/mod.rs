@@ -13,6 +13,16 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, DecodeError, Error};
 use crate::session::Session;
 
+pub mod buckets;
+pub mod download_auth;
+pub mod keys;
+pub mod notifications;
+
+pub use buckets::{CreateBucket, DeleteBucket, ListBuckets, UpdateBucket};
+pub use download_auth::GetDownloadAuthorization;
+pub use keys::{CreateKey, DeleteKey, ListKeys};
+pub use notifications::{GetBucketNotificationRules, SetBucketNotificationRules};
+
 /// How a call may be repeated after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
