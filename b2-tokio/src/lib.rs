@@ -17,11 +17,15 @@ mod transport;
 
 use std::sync::Arc;
 
-pub use b2_proto::{self, Error};
-use b2_proto::{
-    ApplicationKey, ApplicationKeyId, AuthorizeAccount, Call, Operation, RetryPolicy, Session,
-    UserAgent,
+use b2_proto::model::{
+    Bucket, BucketNotificationRules, CreatedKey, DownloadAuthorization, Key, NotificationRule,
 };
+pub use b2_proto::{self, Error, model, ops};
+use b2_proto::{
+    ApplicationKey, ApplicationKeyId, AuthorizeAccount, BucketId, BucketName, Call, Operation,
+    Pager, PagerState, Paginated, RetryPolicy, Session, UserAgent,
+};
+use futures_util::Stream;
 
 use crate::client::{DEFAULT_TIMEOUTS, Inner, Source};
 
@@ -164,5 +168,184 @@ impl Client {
         let session = self.inner.session().await?;
         let call = Call::new(op, session, &self.inner.policy());
         self.inner.drive(call, &mut Source::None).await
+    }
+}
+
+/// One page of a listing, with the state to resume from after it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page<Item, Cursor> {
+    /// The page's items.
+    pub items: Vec<Item>,
+    /// Where the listing stands after this page; persist it to resume with [`Client::list_pages`].
+    pub state: PagerState<Cursor>,
+}
+
+impl Client {
+    /// Lists every item of a paginated call, fetching pages as the stream is read.
+    ///
+    /// Each page is one retried call; the listing stops at the first error.
+    pub fn list<Op>(&self, op: Op) -> impl Stream<Item = Result<Op::Item, Error>> + Send + '_
+    where
+        Op: Paginated + Send + Sync + 'static,
+        Op::Output: Send,
+        Op::Item: Send,
+        Op::Cursor: Send + Sync,
+    {
+        use futures_util::StreamExt as _;
+        self.list_pages(Pager::new(op)).flat_map(|page| {
+            let items: Vec<Result<Op::Item, Error>> = match page {
+                Ok(page) => page.items.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures_util::stream::iter(items)
+        })
+    }
+
+    /// Lists page by page from a pager (new, or resumed from a saved [`PagerState`]).
+    pub fn list_pages<Op>(
+        &self,
+        pager: Pager<Op>,
+    ) -> impl Stream<Item = Result<Page<Op::Item, Op::Cursor>, Error>> + Send + '_
+    where
+        Op: Paginated + Send + Sync + 'static,
+        Op::Output: Send,
+        Op::Item: Send,
+        Op::Cursor: Send + Sync,
+    {
+        futures_util::stream::try_unfold(pager, move |mut pager| async move {
+            let Some(op) = pager.next_operation() else {
+                return Ok(None);
+            };
+            let page = self.run(op).await?;
+            let items = pager.advance(page)?;
+            let state = pager.state().clone();
+            Ok(Some((Page { items, state }, pager)))
+        })
+    }
+
+    /// Lists the account's buckets (`b2_list_buckets`).
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized` when the key lacks `listBuckets` or is restricted to some buckets
+    /// (list those with [`Client::bucket_by_name`]).
+    pub async fn list_buckets(&self) -> Result<Vec<Bucket>, Error> {
+        self.run(ops::ListBuckets::new()).await
+    }
+
+    /// The bucket named `name`, if it exists and the key may see it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an invalid name; `401 unauthorized`.
+    pub async fn bucket_by_name(&self, name: &str) -> Result<Option<Bucket>, Error> {
+        let op = ops::ListBuckets::new()
+            .with_bucket_name(BucketName::new(name)?)
+            .with_all_bucket_types();
+        Ok(self.run(op).await?.into_iter().next())
+    }
+
+    /// The bucket with id `id`, if it exists and the key may see it.
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized`.
+    pub async fn bucket_by_id(&self, id: &BucketId) -> Result<Option<Bucket>, Error> {
+        let op = ops::ListBuckets::new()
+            .with_bucket_id(id.clone())
+            .with_all_bucket_types();
+        Ok(self.run(op).await?.into_iter().next())
+    }
+
+    /// Creates a bucket (`b2_create_bucket`).
+    ///
+    /// # Errors
+    ///
+    /// `400 duplicate_bucket_name`, `400 too_many_buckets`, `401 unauthorized`.
+    pub async fn create_bucket(&self, op: ops::CreateBucket) -> Result<Bucket, Error> {
+        self.run(op).await
+    }
+
+    /// Changes a bucket's settings (`b2_update_bucket`).
+    ///
+    /// # Errors
+    ///
+    /// `409 conflict` when `if_revision_is` no longer matches; `401 unauthorized`.
+    pub async fn update_bucket(&self, op: ops::UpdateBucket) -> Result<Bucket, Error> {
+        self.run(op).await
+    }
+
+    /// Deletes an empty bucket (`b2_delete_bucket`).
+    ///
+    /// # Errors
+    ///
+    /// `400 cannot_delete_non_empty_bucket`, `400 bad_request` for an unknown bucket.
+    pub async fn delete_bucket(&self, id: &BucketId) -> Result<Bucket, Error> {
+        self.run(ops::DeleteBucket::new(id.clone())).await
+    }
+
+    /// Creates an application key (`b2_create_key`); the reply holds its secret, once.
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request`, `401 unauthorized` (the key lacks `writeKeys`).
+    pub async fn create_key(&self, op: ops::CreateKey) -> Result<CreatedKey, Error> {
+        self.run(op).await
+    }
+
+    /// Lists the account's application keys (`b2_list_keys`), page by page as the stream is read.
+    pub fn list_keys(&self) -> impl Stream<Item = Result<Key, Error>> + Send + '_ {
+        self.list(ops::ListKeys::new())
+    }
+
+    /// Deletes an application key (`b2_delete_key`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request` for an unknown key, `401 unauthorized`.
+    pub async fn delete_key(&self, id: &ApplicationKeyId) -> Result<Key, Error> {
+        self.run(ops::DeleteKey::new(id.clone())).await
+    }
+
+    /// Creates a download-authorization token for files under a prefix of a private bucket
+    /// (`b2_get_download_authorization`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request`, `401 unauthorized` (the key lacks `shareFiles`).
+    pub async fn download_authorization(
+        &self,
+        op: ops::GetDownloadAuthorization,
+    ) -> Result<DownloadAuthorization, Error> {
+        self.run(op).await
+    }
+
+    /// Replaces a bucket's event-notification rules (`b2_set_bucket_notification_rules`).
+    ///
+    /// # Errors
+    ///
+    /// `400 event_type_invalid`, `event_type_overlap`, `event_types_empty`,
+    /// `event_type_categories`, `401 unauthorized`.
+    pub async fn set_notification_rules(
+        &self,
+        bucket: &BucketId,
+        rules: Vec<NotificationRule>,
+    ) -> Result<BucketNotificationRules, Error> {
+        self.run(ops::SetBucketNotificationRules::new(bucket.clone(), rules))
+            .await
+    }
+
+    /// A bucket's event-notification rules (`b2_get_bucket_notification_rules`).
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized`.
+    pub async fn notification_rules(
+        &self,
+        bucket: &BucketId,
+    ) -> Result<BucketNotificationRules, Error> {
+        self.run(ops::GetBucketNotificationRules::new(bucket.clone()))
+            .await
     }
 }
