@@ -13,6 +13,19 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, DecodeError, Error};
 use crate::session::Session;
 
+pub mod download;
+pub mod files;
+
+pub use download::{
+    ByteRange, ContentRange, Download, DownloadAuth, DownloadFileById, DownloadFileByName,
+    DownloadHead, DownloadOverrides, share_url,
+};
+pub use files::{
+    CopyFile, DeleteFileVersion, DeletedFileVersion, FileNamesPage, FileRetentionUpdate,
+    FileVersionsCursor, FileVersionsPage, GetFileInfo, HideFile, LegalHoldUpdate, ListFileNames,
+    ListFileVersions, MetadataDirective, UpdateFileLegalHold, UpdateFileRetention,
+};
+
 /// How a call may be repeated after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
