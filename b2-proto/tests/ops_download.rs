@@ -157,6 +157,7 @@ fn share_url_puts_the_token_in_the_query() {
         &AuthToken::new(
             "3_20160803004041_53982a92f631a8c7303e3266_d940c7f5ee17cd1de3758aaacf1024188bc0cd0b_000_20160804004041_0006_dnld",
         ),
+        &DownloadOverrides::new(),
     );
     assert_eq!(
         url,
@@ -164,6 +165,20 @@ fn share_url_puts_the_token_in_the_query() {
          ?Authorization=3_20160803004041_53982a92f631a8c7303e3266_d940c7f5ee17cd1de3758aaacf1024188bc0cd0b_000_20160804004041_0006_dnld"
     );
     assert!(url.parse::<http::Uri>().is_ok());
+    let with_overrides = share_url(
+        "https://f001.backblazeb2.com",
+        &BucketName::new("photos-2024").unwrap(),
+        &FileName::new("a&b=c?.pdf").unwrap(),
+        &AuthToken::new("3_tok"),
+        &DownloadOverrides::new()
+            .with_content_disposition("attachment; filename=\"a&b.pdf\"")
+            .with_content_type("application/pdf"),
+    );
+    assert_eq!(
+        with_overrides,
+        "https://f001.backblazeb2.com/file/photos-2024/a%26b=c%3F.pdf?Authorization=3_tok\
+         &b2ContentDisposition=attachment%3B%20filename%3D%22a%26b.pdf%22&b2ContentType=application%2Fpdf"
+    );
 }
 
 // ---- heads -----------------------------------------------------------------------------
@@ -524,4 +539,73 @@ fn content_range_parsing_never_panics() {
         assert_eq!(ContentRange::parse(raw), None, "{raw:?}");
     }
     assert_eq!(ContentRange::parse("bytes 0-0/1").map(|r| r.len()), Some(1));
+}
+
+// ---- driven by Call --------------------------------------------------------------------
+
+#[test]
+fn call_retries_a_busy_download_and_reauthorizes_with_the_new_token() {
+    use b2_proto::{Call, RetryPolicy};
+    let mut call = Call::new(by_id(), session_arc(), &RetryPolicy::default().with_seed(7));
+    let mut s = Scripted::new();
+    let mut n = 0;
+    let download = s
+        .run(
+            &mut call,
+            |req| {
+                n += 1;
+                Ok(match n {
+                    1 => error_response(503, "service_unavailable", "c001_v0001 too busy"),
+                    2 => {
+                        error_response(401, "expired_auth_token", "Authorization token has expired")
+                    }
+                    _ => {
+                        assert_eq!(req.headers()["authorization"], NEW_TOKEN);
+                        response("b2_download_file_by_id/success")
+                    }
+                })
+            },
+            |_| unreachable!(),
+        )
+        .unwrap();
+    assert!(download.verification.unwrap().is_matched());
+    let shape: Vec<_> = s
+        .trace
+        .iter()
+        .map(|l| {
+            if l.starts_with("wait") {
+                "wait"
+            } else {
+                l.as_str()
+            }
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "send b2_download_file_by_id",
+            "wait",
+            "send b2_download_file_by_id",
+            "reauthorize",
+            "send b2_download_file_by_id",
+            "done ok"
+        ]
+    );
+}
+
+#[test]
+fn call_does_not_retry_a_missing_file() {
+    use b2_proto::{Call, RetryPolicy};
+    let mut call = Call::new(by_name(), session_arc(), &RetryPolicy::default());
+    let mut s = Scripted::new();
+    let err = s
+        .run(
+            &mut call,
+            |_| Ok(response("b2_download_file_by_name/error_not_found")),
+            |_| unreachable!(),
+        )
+        .unwrap_err();
+    assert!(err.is_not_found());
+    assert_eq!(s.trace.len(), 2, "{:?}", s.trace);
+    assert_eq!(s.trace[0], "send download_by_name");
 }

@@ -83,7 +83,10 @@ fn list_file_names_parses_the_documented_reply() {
         Some(EncryptionMode::SseB2)
     );
     assert_eq!(page.next_file_name, Some(name("files/world.txt")));
-    assert_eq!(ListFileNames::next_cursor(&page), Some(name("files/world.txt")));
+    assert_eq!(
+        ListFileNames::next_cursor(&page),
+        Some(name("files/world.txt"))
+    );
     assert_eq!(ListFileNames::into_items(page).len(), 2);
 }
 
@@ -196,12 +199,7 @@ fn list_file_versions_parses_hide_markers_and_large_files() {
     let actions: Vec<_> = page.files.iter().map(|f| f.action.clone()).collect();
     assert_eq!(actions, [Action::Hide, Action::Upload, Action::Start]);
     assert_eq!(page.files[0].content_sha1, ContentSha1::None);
-    let retention = page.files[1]
-        .file_retention
-        .clone()
-        .unwrap()
-        .value
-        .unwrap();
+    let retention = page.files[1].file_retention.clone().unwrap().value.unwrap();
     assert_eq!(retention.mode, Some(RetentionMode::Governance));
     assert_eq!(retention.retain_until_timestamp, Some(1_900_000_000_000));
     assert_eq!(
@@ -272,7 +270,10 @@ fn get_file_info_golden_reply_and_errors() {
     assert_eq!(v.file_name.as_str(), "akitty.jpg");
     assert_eq!(v.content_length, 122_573);
     assert_eq!(v.content_type.as_deref(), Some("image/jpeg"));
-    assert_eq!(v.content_md5.as_deref(), Some("142be8357f26eda2ec6775cce257753b"));
+    assert_eq!(
+        v.content_md5.as_deref(),
+        Some("142be8357f26eda2ec6775cce257753b")
+    );
     assert_eq!(v.replication_status.as_deref(), Some("PENDING"));
     assert_eq!(v.upload_timestamp, 1_536_964_279_000);
     let err = op
@@ -343,7 +344,9 @@ fn delete_file_version_golden_reply_and_errors() {
             .get("bypassGovernance")
             .is_none()
     );
-    let deleted = op.parse(response("b2_delete_file_version/success")).unwrap();
+    let deleted = op
+        .parse(response("b2_delete_file_version/success"))
+        .unwrap();
     assert_eq!(deleted.file_id.as_str(), FID1);
     assert_eq!(deleted.file_name.as_str(), "files/hello.txt");
     let err = op
@@ -387,8 +390,10 @@ fn update_file_retention_golden_reply_and_errors() {
         ErrorCode::AccessDenied,
     );
     assert_api(
-        op.parse(response("b2_update_file_retention/error_file_lock_conflict"))
-            .unwrap_err(),
+        op.parse(response(
+            "b2_update_file_retention/error_file_lock_conflict",
+        ))
+        .unwrap_err(),
         400,
         ErrorCode::FileLockConflict,
     );
@@ -476,7 +481,10 @@ fn copy_file_with_replace_sse_and_object_lock_golden() {
     let request = op.request(&session()).unwrap();
     assert_golden("b2_copy_file/request_replace", &request);
     let body = body_json(&request);
-    assert_eq!(body["fileInfo"], serde_json::json!({"author": "Ada Lovelace"}));
+    assert_eq!(
+        body["fileInfo"],
+        serde_json::json!({"author": "Ada Lovelace"})
+    );
     assert_eq!(body["sourceServerSideEncryption"]["mode"], "SSE-C");
     assert_eq!(
         body["destinationServerSideEncryption"]["customerKeyMd5"],
@@ -491,7 +499,10 @@ fn copy_file_parses_reply_and_documented_errors() {
     let v = op.parse(response("b2_copy_file/success")).unwrap();
     assert_eq!(v.file_id.as_ref().unwrap().as_str(), FID2);
     assert_eq!(
-        v.server_side_encryption.unwrap().customer_key_md5.as_deref(),
+        v.server_side_encryption
+            .unwrap()
+            .customer_key_md5
+            .as_deref(),
         Some("y4HAEFCYWuvAXWFTtA1Qpg==")
     );
     for (case, status, code) in [
@@ -543,4 +554,43 @@ fn copy_file_rejects_what_b2_would_refuse() {
         ),
         InvalidInput::FileInfoTooLarge { limit: 2048, .. }
     ));
+}
+
+// ---- driven by Call --------------------------------------------------------------------
+
+#[test]
+fn call_does_not_repeat_a_hide_after_a_server_error_but_retries_listings() {
+    use b2_proto::{Call, RetryPolicy};
+    let hide = HideFile::new(BucketId::new(BUCKET), name("photos/cat 1+2.jpg"));
+    let mut s = Scripted::new();
+    let err = s
+        .run(
+            &mut Call::new(hide, session_arc(), &RetryPolicy::default()),
+            |_| Ok(error_response(500, "internal_error", "oops")),
+            |_| unreachable!(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::InternalError));
+    assert_eq!(s.trace[0], "send b2_hide_file");
+    assert_eq!(s.trace.len(), 2, "sent once: {:?}", s.trace);
+
+    let list = ListFileNames::new(BucketId::new(BUCKET));
+    let mut s = Scripted::new();
+    let mut n = 0;
+    let page = s
+        .run(
+            &mut Call::new(list, session_arc(), &RetryPolicy::default().with_seed(3)),
+            |_| {
+                n += 1;
+                Ok(if n == 1 {
+                    error_response(500, "internal_error", "oops")
+                } else {
+                    response("b2_list_file_names/success")
+                })
+            },
+            |_| unreachable!(),
+        )
+        .unwrap();
+    assert_eq!(page.files.len(), 2);
+    assert_eq!(s.trace.iter().filter(|l| l.starts_with("send")).count(), 2);
 }

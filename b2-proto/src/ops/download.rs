@@ -9,7 +9,7 @@
 //! 1. Build the request with [`Operation::request`] (a `GET`, or a `HEAD` for metadata only).
 //! 2. On a 2xx reply, read the head with `parse_head(&parts)`: a [`DownloadHead`] with the
 //!    file's id, name, length, SHA1, info and Object Lock settings, already checked against the
-//!    request. Stream the body through a [`Sha1Verifier`](crate::verify::Sha1Verifier).
+//!    request. Stream the body through a [`Sha1Verifier`].
 //! 3. On any other status, buffer the (small, JSON) body and call [`Operation::parse`], which
 //!    returns B2's error. `parse` also serves small downloads whole: it returns the head, the
 //!    body and the result of checking the body's SHA1.
@@ -625,10 +625,13 @@ impl Operation for DownloadFileByName {
 /// `token` is usually a download authorization token from `b2_get_download_authorization`
 /// (scoped to a name prefix, at most a week long); it goes in the `Authorization` query
 /// parameter, so **the link is a secret**. `download_url` is the session's download URL (or a
-/// custom host serving the same `/file/...` paths).
+/// custom host serving the same `/file/...` paths). `overrides` become `b2*` query parameters
+/// (for example a `Content-Disposition` that makes browsers save the file); if the token was
+/// made with override values, the link must carry the same ones
+/// (<https://www.backblaze.com/apidocs/b2-get-download-authorization>).
 ///
 /// ```
-/// use b2_proto::ops::share_url;
+/// use b2_proto::ops::{DownloadOverrides, share_url};
 /// use b2_proto::{AuthToken, BucketName, FileName};
 ///
 /// let url = share_url(
@@ -636,25 +639,32 @@ impl Operation for DownloadFileByName {
 ///     &BucketName::new("photos").unwrap(),
 ///     &FileName::new("pets/kitten 1.jpg").unwrap(),
 ///     &AuthToken::new("3_2016_abc/def"),
+///     &DownloadOverrides::new().with_content_disposition("attachment"),
 /// );
-/// assert_eq!(url, "https://f001.backblazeb2.com/file/photos/pets/kitten%201.jpg?Authorization=3_2016_abc%2Fdef");
+/// assert_eq!(
+///     url,
+///     "https://f001.backblazeb2.com/file/photos/pets/kitten%201.jpg?Authorization=3_2016_abc%2Fdef&b2ContentDisposition=attachment",
+/// );
 /// ```
 pub fn share_url(
     download_url: &str,
     bucket_name: &BucketName,
     file_name: &FileName,
     token: &AuthToken,
+    overrides: &DownloadOverrides,
 ) -> String {
     let path = format!(
         "/file/{}/{}",
         encode(bucket_name.as_str()),
         encode(file_name.as_str())
     );
-    join_url(
-        download_url,
-        &path,
-        &[("Authorization", token.expose_secret().to_owned())],
-    )
+    let mut query = vec![("Authorization", token.expose_secret().to_owned())];
+    query.extend(
+        overrides
+            .pairs()
+            .map(|(name, value)| (name, value.to_owned())),
+    );
+    join_url(download_url, &path, &query)
 }
 
 /// The headers of a successful download: what B2 knows about the file, and which bytes follow.
