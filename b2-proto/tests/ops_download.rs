@@ -609,3 +609,36 @@ fn call_does_not_retry_a_missing_file() {
     assert_eq!(s.trace.len(), 2, "{:?}", s.trace);
     assert_eq!(s.trace[0], "send download_by_name");
 }
+
+proptest::proptest! {
+    /// Whatever a server puts in the headers, reading the head returns a value or an error.
+    #[test]
+    fn parse_head_never_panics(
+        status in proptest::sample::select(vec![200u16, 204, 206, 301, 404, 416, 503]),
+        values in proptest::collection::vec("[ -~]{0,24}", 8),
+        present in proptest::collection::vec(proptest::bool::ANY, 8),
+    ) {
+        let names = [
+            "content-length", "content-range", "x-bz-file-id", "x-bz-file-name",
+            "x-bz-content-sha1", "x-bz-upload-timestamp", "x-bz-info-a",
+            "x-bz-file-retention-retain-until-timestamp",
+        ];
+        let mut b = http::Response::builder().status(status);
+        for ((name, value), present) in names.iter().zip(&values).zip(&present) {
+            if *present {
+                if let Ok(v) = http::HeaderValue::from_str(value) {
+                    b = b.header(*name, v);
+                }
+            }
+        }
+        let parts = b.body(()).unwrap().into_parts().0;
+        for range in [None, Some(ByteRange::new(0, 9).unwrap()), Some(ByteRange::suffix(3).unwrap())] {
+            let mut op = by_id();
+            if let Some(r) = range {
+                op = op.with_range(r);
+            }
+            let _ = op.parse_head(&parts);
+            let _ = by_name().parse_head(&parts);
+        }
+    }
+}
