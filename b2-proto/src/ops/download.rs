@@ -39,7 +39,8 @@ use crate::verify::{Sha1Verifier, Verification};
 ///
 /// B2 supports one range per request. A range that covers the whole file, or that B2 finds
 /// invalid, gets the whole file back with status 200 and no `Content-Range`
-/// (<https://www.backblaze.com/apidocs/b2-download-file-by-id>, "Range").
+/// (<https://www.backblaze.com/apidocs/b2-download-file-by-id>, "Range"). Build ranges with
+/// the constructors, which refuse empty ones.
 ///
 /// ```
 /// use b2_proto::ops::ByteRange;
@@ -56,6 +57,7 @@ use crate::verify::{Sha1Verifier, Verification};
 #[non_exhaustive]
 pub enum ByteRange {
     /// Bytes `start` to `end`, both included (`bytes=start-end`).
+    #[non_exhaustive]
     Closed {
         /// First byte.
         start: u64,
@@ -63,11 +65,13 @@ pub enum ByteRange {
         end: u64,
     },
     /// From `start` to the end of the file (`bytes=start-`).
+    #[non_exhaustive]
     From {
         /// First byte.
         start: u64,
     },
     /// The last `len` bytes of the file (`bytes=-len`).
+    #[non_exhaustive]
     Suffix {
         /// How many bytes.
         len: u64,
