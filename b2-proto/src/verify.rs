@@ -16,6 +16,10 @@
 //!
 //! A mismatch is an [`Error::Integrity`]: discard the bytes.
 //!
+//! Feed the bytes exactly as B2 sent them. B2 hashes the stored bytes, so a file stored with
+//! `b2-content-encoding: gzip` is served with `Content-Encoding: gzip` and must be hashed
+//! before any decompression: turn off an HTTP client's automatic content decoding.
+//!
 //! ```
 //! use b2_proto::verify::{Sha1Source, Sha1Verifier, Verification};
 //! use b2_proto::{ContentSha1, Sha1Digest};
