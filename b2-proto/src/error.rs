@@ -249,6 +249,8 @@ string_enum! {
         BadAuthToken = "bad_auth_token",
         /// 401: the token expired; authorize again.
         ExpiredAuthToken = "expired_auth_token",
+        /// 401: no `Authorization` given for a private bucket (downloads).
+        MissingAuthToken = "missing_auth_token",
         /// 401: the key lacks the capability, bucket or name prefix the call needs.
         Unauthorized = "unauthorized",
         /// 401: the key cannot be used with this API version.

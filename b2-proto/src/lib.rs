@@ -40,6 +40,7 @@
 mod macros;
 
 pub mod call;
+pub mod download_plan;
 pub mod encoding;
 pub mod error;
 pub mod machine;
@@ -52,6 +53,7 @@ pub mod secret;
 pub mod session;
 pub mod types;
 pub mod user_agent;
+pub mod verify;
 
 /// The path prefix of every call: B2 Native API version 4.
 pub const API_PREFIX: &str = "/b2api/v4/";

@@ -14,12 +14,23 @@ use crate::error::{ApiError, DecodeError, Error};
 use crate::session::Session;
 
 pub mod buckets;
+pub mod download;
 pub mod download_auth;
+pub mod files;
 pub mod keys;
 pub mod notifications;
 
 pub use buckets::{CreateBucket, DeleteBucket, ListBuckets, UpdateBucket};
+pub use download::{
+    ByteRange, ContentRange, Download, DownloadAuth, DownloadFileById, DownloadFileByName,
+    DownloadHead, DownloadOverrides, share_url,
+};
 pub use download_auth::GetDownloadAuthorization;
+pub use files::{
+    CopyFile, DeleteFileVersion, DeletedFileVersion, FileNamesPage, FileRetentionUpdate,
+    FileVersionsCursor, FileVersionsPage, GetFileInfo, HideFile, LegalHoldUpdate, ListFileNames,
+    ListFileVersions, MetadataDirective, UpdateFileLegalHold, UpdateFileRetention,
+};
 pub use keys::{CreateKey, DeleteKey, ListKeys};
 pub use notifications::{GetBucketNotificationRules, SetBucketNotificationRules};
 
