@@ -364,7 +364,10 @@ mod tests {
     }
 
     fn integrity() -> Error {
-        Error::Integrity(crate::IntegrityError::LengthMismatch { expected: 10, actual: 9 })
+        Error::Integrity(crate::IntegrityError::LengthMismatch {
+            expected: 10,
+            actual: 9,
+        })
     }
 
     fn retry(refresh: Refresh) -> Decision {

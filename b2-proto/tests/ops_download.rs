@@ -642,3 +642,96 @@ proptest::proptest! {
         }
     }
 }
+
+mod streaming {
+    use super::common::*;
+    use b2_proto::ops::{ByteRange, DownloadCall, DownloadFileById, StreamHead};
+    use b2_proto::{Call, ErrorCode, FileId, Operation, RetryPolicy};
+
+    const ID: &str =
+        "4_ze73ede9c9c8412db49f60715_f100b4e93fbae6252_d20150824_m224353_c900_v8881000_t0001";
+
+    fn head_of(name: &str, op: &DownloadFileById) -> b2_proto::ops::DownloadHead {
+        let (parts, _) = response(name).into_parts();
+        op.parse_head(&parts).unwrap()
+    }
+
+    #[test]
+    fn continuation_asks_for_exactly_the_missing_bytes() {
+        let op = DownloadFileById::new(FileId::new(ID));
+        let head = head_of("b2_download_file_by_id/success", &op);
+        assert_eq!(head.content_length, 12);
+        let rest = op.continuation(&head, 5).unwrap();
+        assert_eq!(rest.byte_range().unwrap().header_value(), "bytes=5-11");
+        assert_eq!(rest.file_id().as_str(), ID);
+        assert!(op.continuation(&head, 12).is_none(), "nothing is missing");
+    }
+
+    #[test]
+    fn continuation_of_a_range_stays_inside_it() {
+        let ranged =
+            DownloadFileById::new(FileId::new(ID)).with_range(ByteRange::new(6, 10).unwrap());
+        let head = head_of("b2_download_file_by_id/range", &ranged);
+        let range = head.content_range.unwrap();
+        let rest = ranged.continuation(&head, 2).unwrap();
+        assert_eq!(
+            rest.byte_range().unwrap().header_value(),
+            format!("bytes={}-{}", range.start + 2, range.end)
+        );
+    }
+
+    #[test]
+    fn a_continuation_of_another_version_is_refused() {
+        let op = DownloadFileById::new(FileId::new(ID));
+        let first = head_of("b2_download_file_by_id/success", &op);
+        let mut next = first.clone();
+        next.content_range = b2_proto::ops::ContentRange::parse("bytes 5-11/12");
+        assert!(first.check_continuation(&next, 5).is_ok());
+        assert!(first.check_continuation(&next, 4).is_err(), "wrong start");
+        next.file_id = FileId::new("4_other");
+        let err = first.check_continuation(&next, 5).unwrap_err();
+        assert!(err.to_string().contains("the file changed"), "{err}");
+    }
+
+    #[test]
+    fn stream_head_retries_then_reads_only_the_head() {
+        let op = StreamHead::new(DownloadFileById::new(FileId::new(ID)));
+        assert_eq!(
+            <StreamHead<DownloadFileById> as Operation>::NAME,
+            "b2_download_file_by_id"
+        );
+        let mut s = Scripted::new();
+        let mut n = 0;
+        let head = s
+            .run(
+                &mut Call::new(op, session_arc(), &RetryPolicy::default()),
+                |_| {
+                    n += 1;
+                    if n == 1 {
+                        return Ok(error_response(503, "service_unavailable", "busy"));
+                    }
+                    // The driver hands over the head with the body still streaming: empty here.
+                    let (parts, _) = response("b2_download_file_by_id/success").into_parts();
+                    Ok(http::Response::from_parts(parts, bytes::Bytes::new()))
+                },
+                |_| unreachable!(),
+            )
+            .unwrap();
+        assert_eq!(head.content_length, 12);
+        assert_eq!(head.file_id.as_str(), ID);
+        assert_eq!(s.trace.len(), 4);
+        let mut s = Scripted::new();
+        let err = s
+            .run(
+                &mut Call::new(
+                    StreamHead::new(DownloadFileById::new(FileId::new(ID))),
+                    session_arc(),
+                    &RetryPolicy::default(),
+                ),
+                |_| Ok(response("b2_download_file_by_id/error_not_found")),
+                |_| unreachable!(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), Some(&ErrorCode::NotFound));
+    }
+}

@@ -994,3 +994,130 @@ impl Download {
         })
     }
 }
+
+/// A download call whose body a driver streams: [`DownloadFileById`] or [`DownloadFileByName`].
+pub trait DownloadCall: Operation<Output = Download> + Clone {
+    /// Reads the head of a 2xx reply, checked against the request.
+    ///
+    /// # Errors
+    ///
+    /// As the call's own `parse_head`.
+    fn parse_head(&self, parts: &http::response::Parts) -> Result<DownloadHead, Error>;
+
+    /// The same call for another range.
+    fn with_byte_range(self, range: ByteRange) -> Self;
+
+    /// The requested range, if any.
+    fn byte_range(&self) -> Option<ByteRange>;
+
+    /// The call that fetches the rest of a body cut off after `received` bytes, or `None` when
+    /// nothing is missing. Check its reply with [`DownloadHead::check_continuation`].
+    fn continuation(&self, head: &DownloadHead, received: u64) -> Option<Self> {
+        let (start, end) = match head.content_range {
+            Some(r) => (r.start, r.end),
+            None if head.content_length == 0 => return None,
+            None => (0, head.content_length - 1),
+        };
+        let next = start.checked_add(received)?;
+        if next > end {
+            return None;
+        }
+        ByteRange::new(next, end)
+            .ok()
+            .map(|range| self.clone().with_byte_range(range))
+    }
+}
+
+impl DownloadCall for DownloadFileById {
+    fn parse_head(&self, parts: &http::response::Parts) -> Result<DownloadHead, Error> {
+        Self::parse_head(self, parts)
+    }
+    fn with_byte_range(self, range: ByteRange) -> Self {
+        self.with_range(range)
+    }
+    fn byte_range(&self) -> Option<ByteRange> {
+        self.range()
+    }
+}
+
+impl DownloadCall for DownloadFileByName {
+    fn parse_head(&self, parts: &http::response::Parts) -> Result<DownloadHead, Error> {
+        Self::parse_head(self, parts)
+    }
+    fn with_byte_range(self, range: ByteRange) -> Self {
+        self.with_range(range)
+    }
+    fn byte_range(&self) -> Option<ByteRange> {
+        self.range()
+    }
+}
+
+impl DownloadHead {
+    /// Checks that the reply to a [`DownloadCall::continuation`] continues the same version
+    /// of the file where the first reply stopped: the same file id and SHA1, and a range
+    /// starting right after the bytes already received.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidResponse`] when the file changed (a new upload to the same name) or the
+    /// range is not the one asked for.
+    pub fn check_continuation(&self, next: &Self, received: u64) -> Result<(), Error> {
+        let start = self.content_range.map_or(0, |r| r.start) + received;
+        let reason = if next.file_id != self.file_id {
+            Some(format!(
+                "the file changed during the download: {} became {}",
+                self.file_id, next.file_id
+            ))
+        } else if next.content_sha1 != self.content_sha1 {
+            Some("the file's SHA1 changed during the download".to_owned())
+        } else if next.content_range.map(|r| r.start) != Some(start) {
+            Some(format!("the rest of the body should start at byte {start}"))
+        } else {
+            None
+        };
+        reason.map_or(Ok(()), |reason| {
+            Err(Error::InvalidResponse {
+                op: "download",
+                reason,
+            })
+        })
+    }
+}
+
+/// The head of a download as an [`Operation`], so a retrying [`Call`](crate::Call) can obtain
+/// it while the driver keeps the body streaming.
+///
+/// `parse` reads only the head of a 2xx reply (the driver streams the body itself, and hands
+/// `parse` a reply whose body is empty); for any other status the driver buffers the small
+/// error body and `parse` returns B2's error.
+#[derive(Debug, Clone)]
+pub struct StreamHead<Op>(Op);
+
+impl<Op: DownloadCall> StreamHead<Op> {
+    /// Wraps a download call.
+    pub fn new(op: Op) -> Self {
+        Self(op)
+    }
+
+    /// The download call.
+    pub fn call(&self) -> &Op {
+        &self.0
+    }
+}
+
+impl<Op: DownloadCall> Operation for StreamHead<Op> {
+    type Output = DownloadHead;
+    const NAME: &'static str = Op::NAME;
+
+    fn request(&self, session: &Session) -> Result<Request<Bytes>, Error> {
+        self.0.request(session)
+    }
+
+    fn parse(&self, response: Response<Bytes>) -> Result<DownloadHead, Error> {
+        let (parts, body) = response.into_parts();
+        if !parts.status.is_success() {
+            return Err(ApiError::from_response(&parts, &body).into());
+        }
+        self.0.parse_head(&parts)
+    }
+}

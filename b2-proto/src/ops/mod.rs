@@ -22,8 +22,8 @@ pub mod notifications;
 
 pub use buckets::{CreateBucket, DeleteBucket, ListBuckets, UpdateBucket};
 pub use download::{
-    ByteRange, ContentRange, Download, DownloadAuth, DownloadFileById, DownloadFileByName,
-    DownloadHead, DownloadOverrides, share_url,
+    ByteRange, ContentRange, Download, DownloadAuth, DownloadCall, DownloadFileById,
+    DownloadFileByName, DownloadHead, DownloadOverrides, StreamHead, share_url,
 };
 pub use download_auth::GetDownloadAuthorization;
 pub use files::{
