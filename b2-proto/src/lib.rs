@@ -48,6 +48,7 @@ pub mod manual;
 pub mod model;
 pub mod ops;
 pub mod pager;
+pub mod progress;
 pub mod retry;
 pub mod secret;
 pub mod session;
