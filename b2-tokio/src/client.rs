@@ -8,11 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use b2_proto::machine::{Body, Machine, RequestId, Step};
-use b2_proto::{AuthorizeAccount, AuthorizeCall, Error, RetryPolicy, Session, TransportError};
+use b2_proto::ops::{DownloadCall, DownloadHead, StreamHead};
+use b2_proto::{
+    AuthorizeAccount, AuthorizeCall, Call, Error, RetryPolicy, Session, TransportError,
+};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 use crate::transport::{self, Transport};
@@ -238,3 +242,60 @@ pub(crate) const DEFAULT_TIMEOUTS: transport::Timeouts = transport::Timeouts {
     request: Duration::from_secs(900),
     idle: Duration::from_secs(120),
 };
+
+impl Inner {
+    /// Obtains a download's head with retries and re-authorization, keeping its body streaming.
+    pub(crate) async fn fetch_head<Op: DownloadCall>(
+        &self,
+        op: Op,
+    ) -> Result<(DownloadHead, Incoming), Error> {
+        let session = self.session().await?;
+        let mut machine = Call::new(StreamHead::new(op), session, &self.policy());
+        let mut body = None;
+        loop {
+            match machine.poll_step(Instant::now()) {
+                Step::Send(id, request) => {
+                    let (parts, payload) = request.into_parts();
+                    let Body::Bytes(payload) = payload else {
+                        return Err(Error::InvalidResponse {
+                            op: "driver",
+                            reason: "a download has no upload body".into(),
+                        });
+                    };
+                    let request = http::Request::from_parts(parts, transport::bytes_body(payload));
+                    let reply = match self.transport.send_streaming(request).await {
+                        Ok(response) if response.status().is_success() => {
+                            let (parts, incoming) = response.into_parts();
+                            body = Some(incoming);
+                            Ok(http::Response::from_parts(parts, Bytes::new()))
+                        }
+                        Ok(response) => self.transport.collect(response).await,
+                        Err(e) => Err(e),
+                    };
+                    machine.handle_response(id, reply, Instant::now());
+                }
+                Step::Reauthorize { stale } => {
+                    let session = self.reauthorize(&stale).await?;
+                    machine.handle_session(session);
+                }
+                Step::Wait(until) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await
+                }
+                Step::Done(result) => {
+                    let head = result?;
+                    let body = body.ok_or_else(|| Error::InvalidResponse {
+                        op: "driver",
+                        reason: "a download head without a body".into(),
+                    })?;
+                    return Ok((head, body));
+                }
+                _ => {
+                    return Err(Error::InvalidResponse {
+                        op: "driver",
+                        reason: "unexpected step".into(),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -13,7 +13,10 @@
 //! ```
 
 mod client;
+mod download;
 mod transport;
+
+pub use download::DownloadStream;
 
 use std::sync::Arc;
 

@@ -114,6 +114,14 @@ impl Transport {
         request: http::Request<ReqBody>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let response = self.send_streaming(request).await?;
+        self.collect(response).await
+    }
+
+    /// Reads the rest of a reply's body.
+    pub(crate) async fn collect(
+        &self,
+        response: http::Response<Incoming>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
         let (parts, mut body) = response.into_parts();
         let mut buf = bytes::BytesMut::new();
         while let Some(frame) = self.next_frame(&mut body).await? {
