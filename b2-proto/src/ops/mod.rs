@@ -13,6 +13,15 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, DecodeError, Error};
 use crate::session::Session;
 
+pub mod large_file;
+pub mod upload;
+
+pub use large_file::{
+    CancelLargeFile, CancelledLargeFile, CopyPart, FinishLargeFile, ListParts,
+    ListUnfinishedLargeFiles, PartsPage, StartLargeFile, UnfinishedLargeFiles, UploadPart,
+};
+pub use upload::{GetUploadPartUrl, GetUploadUrl, UploadFile, UploadSha1, UploadTarget};
+
 /// How a call may be repeated after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
