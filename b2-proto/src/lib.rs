@@ -45,10 +45,12 @@ pub mod error;
 pub mod machine;
 pub mod model;
 pub mod ops;
+pub mod planner;
 pub mod retry;
 pub mod secret;
 pub mod session;
 pub mod types;
+pub mod upload;
 pub mod user_agent;
 
 /// The path prefix of every call: B2 Native API version 4.
