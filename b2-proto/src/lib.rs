@@ -42,6 +42,7 @@ mod macros;
 pub mod call;
 pub mod encoding;
 pub mod error;
+pub mod large_upload;
 pub mod machine;
 pub mod model;
 pub mod ops;
@@ -61,6 +62,7 @@ pub use error::{
     ApiError, DecodeError, Error, ErrorCode, IntegrityError, InvalidInput, TransportError,
     TransportErrorKind,
 };
+pub use large_upload::LargeUpload;
 pub use machine::{Body, Machine, RequestId, Step};
 pub use ops::{Operation, Paginated, RetryClass};
 pub use retry::RetryPolicy;
