@@ -33,7 +33,7 @@ proptest! {
                     prop_assert_eq!(usize::from(n.get()), i + 1);
                     prop_assert_eq!(range.start, expected_start);
                     let len = range.end - range.start;
-                    prop_assert!(len >= 1 && len <= MAX_PART);
+                    prop_assert!((1..=MAX_PART).contains(&len));
                     if i + 1 < parts.len() {
                         prop_assert_eq!(len, plan.part_size());
                         prop_assert!(len >= minimum.min(MAX_PART));
@@ -103,12 +103,17 @@ fn session_sizes_are_used() {
     session.absolute_minimum_part_size = 5 * MB;
     let plan = PartPlan::new(120 * MB, &session).unwrap();
     assert_eq!(
-        plan.iter().map(|(_, r)| r.end - r.start).collect::<Vec<_>>(),
+        plan.iter()
+            .map(|(_, r)| r.end - r.start)
+            .collect::<Vec<_>>(),
         [50 * MB, 50 * MB, 20 * MB]
     );
     // A recommended size below the minimum is raised to it.
     session.recommended_part_size = MB;
-    assert_eq!(PartPlan::new(120 * MB, &session).unwrap().part_size(), 5 * MB);
+    assert_eq!(
+        PartPlan::new(120 * MB, &session).unwrap().part_size(),
+        5 * MB
+    );
     // 10 TB + 1 byte is refused with a typed error.
     assert!(matches!(
         PartPlan::new(10 * TB + 1, &session),
