@@ -340,6 +340,7 @@ impl LargeUpload {
         );
         upload.total_len = Some(plan.total_len());
         upload.last_part = Some(plan.last_part());
+        upload.check_part_size(plan.part_size());
         upload
     }
 
@@ -370,7 +371,21 @@ impl LargeUpload {
             policy,
         );
         upload.max_in_flight = upload.max_in_flight.max(2);
+        upload.check_part_size(plan.part_size());
         upload
+    }
+
+    /// Refuses a read plan whose parts B2 would refuse with this session.
+    fn check_part_size(&mut self, part_size: u64) {
+        let minimum = self.session.absolute_minimum_part_size;
+        if part_size < minimum || part_size > MAX_PART_SIZE {
+            self.finish(Err(InvalidInput::Size {
+                reason: format!(
+                    "part size {part_size} is outside the session's {minimum}..={MAX_PART_SIZE}"
+                ),
+            }
+            .into()));
+        }
     }
 
     /// Copies the whole of `source_file_id` (`source_len` bytes) server-side into the large
@@ -785,10 +800,13 @@ impl LargeUpload {
             .filter(|n| n.index() >= count)
             .max()
             .copied();
-        if !contiguous || count < 2 {
+        let expected = self.last_part.map_or(count, |last| usize::from(last.get()));
+        if !contiguous || count < 2 || count != expected {
             return self.fail(Error::InvalidResponse {
                 op: FinishLargeFile::NAME,
-                reason: format!("{count} parts done, not a contiguous run of at least 2"),
+                reason: format!(
+                    "{count} parts done of {expected}, not a contiguous run of at least 2"
+                ),
             });
         }
         if let Some(stray) = stray {
@@ -976,8 +994,11 @@ impl LargeUpload {
                     }
                     Err(e) => {
                         if self.retry_single(e, RetryClass::Idempotent, now).is_some() {
-                            // Unknown: report the finish's own error, leaving the file as is.
-                            self.report_pending();
+                            // Not finished (B2 refuses file info for unfinished large files), or
+                            // unknown: the finish's own error stands. Cancelling a file that
+                            // was finished after all is refused by B2, so it is harmless.
+                            let e = self.pending_error.take().unwrap_or_else(missing_file_id);
+                            self.fail(e);
                         }
                     }
                 }

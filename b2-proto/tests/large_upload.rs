@@ -878,3 +878,87 @@ fn a_corrupted_pipe_part_is_sent_again() {
     // Each part was read once: the retry reuses the bytes held in memory.
     assert_eq!(s.trace.iter().filter(|l| l.starts_with("part ")).count(), 3);
 }
+
+#[test]
+fn a_finish_that_did_not_happen_is_reported_and_cancelled() {
+    let data = source(25);
+    let mut attempt = 0;
+    let server = Server::new(data.clone()).with_fault(move |call, _| match call {
+        "b2_finish_large_file" => {
+            attempt += 1;
+            Some(Ok(if attempt == 1 {
+                error_response(500, "internal_error", "oops")
+            } else {
+                response("b2_finish_large_file/bad_request")
+            }))
+        }
+        // B2 refuses file info for a large file that is not finished.
+        "b2_get_file_info" => Some(Ok(error_response(400, "bad_request", "file not finished"))),
+        _ => None,
+    });
+    let mut upload = hashed_upload(&data, small_session(5, 10)).with_max_in_flight(1);
+    let mut s = Scripted::new();
+    let err = s
+        .run(&mut upload, |r| server.respond(r), |_| unreachable!())
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::BadRequest));
+    assert!(err.to_string().contains("No active upload"), "{err}");
+    assert_eq!(
+        shape(&s.trace[s.trace.len() - 6..]),
+        [
+            "send b2_finish_large_file",
+            "wait",
+            "send b2_finish_large_file",
+            "send b2_get_file_info",
+            "send b2_cancel_large_file",
+            "done err"
+        ]
+    );
+}
+
+#[test]
+fn read_plans_are_checked_against_the_session() {
+    let session = small_session(5, 10);
+    let plan = PartPlan::with_part_size(25, 4, 4).unwrap();
+    let mut upload =
+        LargeUpload::from_reader(start(), &plan, session.clone(), &RetryPolicy::default());
+    let mut s = Scripted::new();
+    let err = s
+        .run(&mut upload, |_| unreachable!(), |_| unreachable!())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput(InvalidInput::Size { .. })),
+        "{err}"
+    );
+    let plan = StreamPlan::with_part_size(4, 4).unwrap();
+    let mut upload =
+        LargeUpload::from_unsized_reader(start(), plan, session, &RetryPolicy::default());
+    let err = Scripted::new()
+        .run(&mut upload, |_| unreachable!(), |_| unreachable!())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput(InvalidInput::Size { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_short_read_from_a_sized_source_cancels() {
+    let data = source(25);
+    let server = Server::new(data[..22].to_vec());
+    let session = small_session(5, 10);
+    let plan = PartPlan::new(25, &session).unwrap();
+    let mut upload = LargeUpload::from_reader(start(), &plan, session, &RetryPolicy::default());
+    let mut s = Scripted::new();
+    let err = s
+        .run(&mut upload, |r| server.respond(r), |r| server.read(r))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput(InvalidInput::Size { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        &shape(&s.trace)[s.trace.len() - 2..],
+        ["send b2_cancel_large_file", "done err"]
+    );
+}
