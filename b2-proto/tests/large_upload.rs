@@ -53,6 +53,8 @@ struct Server {
     data: Vec<u8>,
     urls: Cell<u32>,
     parts: RefCell<BTreeMap<u16, (u64, String)>>,
+    /// Part numbers in the order B2 stored them.
+    stored_order: RefCell<Vec<u16>>,
     finished: Cell<bool>,
     fault: RefCell<Fault>,
 }
@@ -63,6 +65,7 @@ impl Server {
             data,
             urls: Cell::new(0),
             parts: RefCell::new(BTreeMap::new()),
+            stored_order: RefCell::new(Vec::new()),
             finished: Cell::new(false),
             fault: RefCell::new(Box::new(|_, _| None)),
         }
@@ -86,6 +89,7 @@ impl Server {
     }
 
     fn part_reply(&self, number: u16, len: u64, sha1: &str) -> Reply {
+        self.stored_order.borrow_mut().push(number);
         self.parts
             .borrow_mut()
             .insert(number, (len, sha1.to_owned()));
@@ -340,8 +344,11 @@ fn out_of_order_completions_keep_part_order_and_the_in_flight_limit() {
         serde_json::json!(expected)
     );
     // Parts really did complete out of order.
-    let order: Vec<u16> = server.parts.borrow().keys().copied().collect();
-    assert_eq!(order, (1..=10).collect::<Vec<_>>());
+    let order = server.stored_order.borrow().clone();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_ne!(order, sorted, "completions were in order: {order:?}");
+    assert_eq!(sorted, (1..=10).collect::<Vec<_>>());
     // Part URLs were reused rather than requested per part.
     let urls = sent
         .iter()
