@@ -176,3 +176,101 @@ impl<Op: Operation> Machine for Call<Op> {
         }
     }
 }
+
+/// `b2_authorize_account` with retries, as a [`Machine`]: the one call that needs no session.
+///
+/// Transport failures, 408, 429 and 5xx are retried under the policy; a refused key
+/// (`401 unauthorized`) fails at once.
+#[derive(Debug)]
+pub struct AuthorizeCall {
+    op: crate::session::AuthorizeAccount,
+    retrier: Retrier,
+    ids: IdGen,
+    state: State,
+    outcome: Option<Result<Session, Error>>,
+}
+
+impl AuthorizeCall {
+    /// Wraps `op` under `policy`.
+    pub fn new(op: crate::session::AuthorizeAccount, policy: &RetryPolicy) -> Self {
+        Self {
+            op,
+            retrier: Retrier::new(policy, 0),
+            ids: IdGen::default(),
+            state: State::Ready,
+            outcome: None,
+        }
+    }
+}
+
+impl Machine for AuthorizeCall {
+    type Output = Session;
+
+    fn poll_step(&mut self, now: Instant) -> Step<Session> {
+        loop {
+            match self.state {
+                State::Ready => {
+                    let request = match self.op.request() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.outcome = Some(Err(e));
+                            self.state = State::Finished;
+                            continue;
+                        }
+                    };
+                    let id = self.ids.next();
+                    self.retrier.start_attempt(now);
+                    self.state = State::InFlight(id);
+                    return Step::Send(id, request.map(Body::Bytes));
+                }
+                State::InFlight(_) | State::NeedSession => return Step::Pending,
+                State::Waiting(at) if now >= at => self.state = State::Ready,
+                State::Waiting(at) => return Step::Wait(at),
+                State::Finished => {
+                    return Step::Done(self.outcome.take().unwrap_or_else(|| {
+                        Err(InvalidInput::Argument {
+                            what: "machine",
+                            reason: "polled again after it finished".into(),
+                        }
+                        .into())
+                    }));
+                }
+            }
+        }
+    }
+
+    fn handle_response(
+        &mut self,
+        id: RequestId,
+        response: Result<http::Response<Bytes>, TransportError>,
+        now: Instant,
+    ) {
+        if !matches!(self.state, State::InFlight(current) if current == id) {
+            return;
+        }
+        let error = match response.map_err(Error::from).and_then(|r| self.op.parse(r)) {
+            Ok(session) => {
+                self.outcome = Some(Ok(session));
+                self.state = State::Finished;
+                return;
+            }
+            Err(e) => e,
+        };
+        // A 401 here is a refused key, not an expired token: never "re-authorize".
+        let verdict = if error.status() == Some(http::StatusCode::UNAUTHORIZED) {
+            Verdict::Fail(error)
+        } else {
+            self.retrier
+                .after_failure(error, crate::ops::RetryClass::Idempotent, now)
+        };
+        match verdict {
+            Verdict::Retry { at, .. } => self.state = State::Waiting(at),
+            Verdict::Fail(e) => {
+                self.outcome = Some(Err(e));
+                self.state = State::Finished;
+            }
+        }
+    }
+
+    fn handle_session(&mut self, _session: Arc<Session>) {}
+}

@@ -40,6 +40,15 @@ pub enum Error {
     /// Downloaded or uploaded data does not match its checksum or length.
     #[error(transparent)]
     Integrity(#[from] IntegrityError),
+    /// Reading the data to upload, or writing downloaded data, failed on the caller's side.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. `reading the upload source`.
+        context: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The call was retried as far as the retry policy allows.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -240,6 +249,8 @@ string_enum! {
         BadAuthToken = "bad_auth_token",
         /// 401: the token expired; authorize again.
         ExpiredAuthToken = "expired_auth_token",
+        /// 401: no `Authorization` given for a private bucket (downloads).
+        MissingAuthToken = "missing_auth_token",
         /// 401: the key lacks the capability, bucket or name prefix the call needs.
         Unauthorized = "unauthorized",
         /// 401: the key cannot be used with this API version.

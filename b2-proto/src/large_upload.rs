@@ -48,7 +48,7 @@ use crate::ops::large_file::{
     CancelLargeFile, CopyPart, FinishLargeFile, MAX_PART_SIZE, StartLargeFile, UploadPart,
 };
 use crate::ops::upload::{GetUploadPartUrl, UploadTarget};
-use crate::ops::{Operation, RetryClass, json_request, parse_json};
+use crate::ops::{GetFileInfo, Operation, RetryClass};
 use crate::planner::{HashedSource, PartPlan, StreamPlan};
 use crate::retry::{Backoff, Refresh, Retrier, RetryPolicy, Verdict};
 use crate::session::Session;
@@ -192,23 +192,6 @@ enum Phase {
     Checking(Single),
     Cancelling(Single),
     Done,
-}
-
-/// `b2_get_file_info`, used to learn whether a large file was finished after all.
-#[derive(Debug)]
-struct FileInfoProbe(FileId);
-
-impl Operation for FileInfoProbe {
-    type Output = FileVersion;
-    const NAME: &'static str = "b2_get_file_info";
-
-    fn request(&self, session: &Session) -> Result<Request<Bytes>, Error> {
-        json_request(session, Self::NAME, &serde_json::json!({"fileId": self.0}))
-    }
-
-    fn parse(&self, response: Response<Bytes>) -> Result<FileVersion, Error> {
-        parse_json(Self::NAME, response)
-    }
 }
 
 /// A large-file upload (or server-side copy) as a [`Machine`]; see the
@@ -840,7 +823,9 @@ impl LargeUpload {
                 .finish_op()
                 .ok_or_else(missing_file_id)
                 .and_then(|op| op.request(&self.session)),
-            Phase::Checking(_) => file_id().and_then(|id| FileInfoProbe(id).request(&self.session)),
+            Phase::Checking(_) => {
+                file_id().and_then(|id| GetFileInfo::new(id).request(&self.session))
+            }
             _ => file_id().and_then(|id| CancelLargeFile::new(id).request(&self.session)),
         }
     }
@@ -978,7 +963,7 @@ impl LargeUpload {
                 let Some(id) = self.file_id.clone() else {
                     return self.finish(Err(missing_file_id()));
                 };
-                match response.and_then(|r| FileInfoProbe(id).parse(r)) {
+                match response.and_then(|r| GetFileInfo::new(id).parse(r)) {
                     Ok(version)
                         if version.action == crate::model::Action::Upload
                             && self

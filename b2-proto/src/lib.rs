@@ -40,12 +40,15 @@
 mod macros;
 
 pub mod call;
+pub mod download_plan;
 pub mod encoding;
 pub mod error;
 pub mod large_upload;
 pub mod machine;
+pub mod manual;
 pub mod model;
 pub mod ops;
+pub mod pager;
 pub mod planner;
 pub mod retry;
 pub mod secret;
@@ -53,11 +56,12 @@ pub mod session;
 pub mod types;
 pub mod upload;
 pub mod user_agent;
+pub mod verify;
 
 /// The path prefix of every call: B2 Native API version 4.
 pub const API_PREFIX: &str = "/b2api/v4/";
 
-pub use call::Call;
+pub use call::{AuthorizeCall, Call};
 pub use error::{
     ApiError, DecodeError, Error, ErrorCode, IntegrityError, InvalidInput, TransportError,
     TransportErrorKind,
@@ -65,6 +69,7 @@ pub use error::{
 pub use large_upload::LargeUpload;
 pub use machine::{Body, Machine, RequestId, Step};
 pub use ops::{Operation, Paginated, RetryClass};
+pub use pager::{Pager, PagerState};
 pub use retry::RetryPolicy;
 pub use secret::{ApplicationKey, AuthToken, SigningSecret};
 pub use session::{Allowed, AllowedBucket, AuthorizeAccount, Capability, DEFAULT_REALM, Session};

@@ -17,6 +17,7 @@
 //! | 500, 502, 504 | retry if idempotent | new upload URL |
 //! | 503 | retry (honour `Retry-After`) | new upload URL |
 //! | 400 `auth_token_limit` | fail | new upload URL |
+//! | SHA1 or length mismatch of a reply | retry if idempotent | fail |
 //! | anything else | fail | fail |
 //!
 //! Uploads try at least five upload URLs before giving up, as Backblaze asks.
@@ -112,11 +113,15 @@ pub fn classify(error: &Error, class: RetryClass) -> Decision {
                 _ => Decision::Fail,
             }
         }
+        // Bytes that do not match their SHA1 or length were damaged or cut in transit: reading
+        // them again is the remedy, when reading again is harmless.
+        Error::Integrity(_) if class == RetryClass::Idempotent => retry(Refresh::None),
         Error::RetriesExhausted { .. }
         | Error::Decode(_)
         | Error::InvalidResponse { .. }
         | Error::InvalidInput(_)
-        | Error::Integrity(_) => Decision::Fail,
+        | Error::Integrity(_)
+        | Error::Io { .. } => Decision::Fail,
     }
 }
 
@@ -358,6 +363,13 @@ mod tests {
         Error::Transport(TransportError::new(kind, "boom"))
     }
 
+    fn integrity() -> Error {
+        Error::Integrity(crate::IntegrityError::LengthMismatch {
+            expected: 10,
+            actual: 9,
+        })
+    }
+
     fn retry(refresh: Refresh) -> Decision {
         Decision::Retry {
             after: None,
@@ -448,6 +460,8 @@ mod tests {
                 retry(Refresh::UploadTarget),
             ),
             (api(404, "not_found"), Idempotent, Decision::Fail),
+            (integrity(), Idempotent, retry(Refresh::None)),
+            (integrity(), NonIdempotent, Decision::Fail),
         ];
         for (error, class, expected) in cases {
             assert_eq!(classify(&error, class), expected, "{error} as {class:?}");

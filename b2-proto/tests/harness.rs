@@ -193,3 +193,58 @@ fn call_gives_up_after_max_attempts() {
     );
     assert_eq!(err.code(), Some(&ErrorCode::InternalError));
 }
+
+#[test]
+fn authorize_call_retries_busy_realm_and_fails_fast_on_refused_key() {
+    use b2_proto::{ApplicationKey, ApplicationKeyId, AuthorizeAccount, AuthorizeCall};
+    let op = || {
+        AuthorizeAccount::new(ApplicationKeyId::new("kid"), ApplicationKey::new("k"))
+            .with_realm("http://127.0.0.1:1")
+    };
+    let ok = r#"{"accountId":"acc","authorizationToken":"4_tok","apiInfo":{"storageApi":{
+        "apiUrl":"http://api","downloadUrl":"http://dl","recommendedPartSize":100000000,
+        "absoluteMinimumPartSize":5000000,"allowed":{"buckets":null,"capabilities":["listBuckets"],"namePrefix":null}}}}"#;
+    let mut s = Scripted::new();
+    let mut n = 0;
+    let session = s
+        .run(
+            &mut AuthorizeCall::new(op(), &RetryPolicy::default()),
+            |req| {
+                assert_eq!(
+                    req.uri(),
+                    "http://127.0.0.1:1/b2api/v4/b2_authorize_account"
+                );
+                n += 1;
+                if n == 1 {
+                    Ok(error_response(503, "service_unavailable", "busy"))
+                } else {
+                    Ok(json_response(200, ok))
+                }
+            },
+            |_| unreachable!(),
+        )
+        .unwrap();
+    assert_eq!(session.account_id.as_str(), "acc");
+    assert_eq!(
+        session.api_endpoint("b2_list_buckets"),
+        "http://api/b2api/v4/b2_list_buckets"
+    );
+    assert!(!format!("{session:?}").contains("4_tok"));
+    assert_eq!(s.trace.len(), 4, "{:?}", s.trace);
+    let mut s = Scripted::new();
+    let err = s
+        .run(
+            &mut AuthorizeCall::new(op(), &RetryPolicy::default()),
+            |_| Ok(error_response(401, "unauthorized", "bad key")),
+            |_| unreachable!(),
+        )
+        .unwrap_err();
+    assert!(err.is_unauthorized());
+    assert_eq!(
+        s.trace,
+        [
+            "send b2_authorize_account",
+            "done err 401 Unauthorized unauthorized: bad key"
+        ]
+    );
+}

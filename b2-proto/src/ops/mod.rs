@@ -13,13 +13,32 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, DecodeError, Error};
 use crate::session::Session;
 
+pub mod buckets;
+pub mod download;
+pub mod download_auth;
+pub mod files;
+pub mod keys;
 pub mod large_file;
+pub mod notifications;
 pub mod upload;
 
+pub use buckets::{CreateBucket, DeleteBucket, ListBuckets, UpdateBucket};
+pub use download::{
+    ByteRange, ContentRange, Download, DownloadAuth, DownloadCall, DownloadFileById,
+    DownloadFileByName, DownloadHead, DownloadOverrides, StreamHead, share_url,
+};
+pub use download_auth::GetDownloadAuthorization;
+pub use files::{
+    CopyFile, DeleteFileVersion, DeletedFileVersion, FileNamesPage, FileRetentionUpdate,
+    FileVersionsCursor, FileVersionsPage, GetFileInfo, HideFile, LegalHoldUpdate, ListFileNames,
+    ListFileVersions, MetadataDirective, UpdateFileLegalHold, UpdateFileRetention,
+};
+pub use keys::{CreateKey, DeleteKey, ListKeys};
 pub use large_file::{
     CancelLargeFile, CancelledLargeFile, CopyPart, FinishLargeFile, ListParts,
     ListUnfinishedLargeFiles, PartsPage, StartLargeFile, UnfinishedLargeFiles, UploadPart,
 };
+pub use notifications::{GetBucketNotificationRules, SetBucketNotificationRules};
 pub use upload::{GetUploadPartUrl, GetUploadUrl, UploadFile, UploadSha1, UploadTarget};
 
 /// How a call may be repeated after a failure whose outcome is unknown.

@@ -1,0 +1,170 @@
+//! [`Pager`]: a listing as a cursor state machine, one retried [`Call`] per page.
+//!
+//! B2 pages every long listing with a cursor the reply carries (`nextFileName`,
+//! `nextFileName` + `nextFileId`, `nextPartNumber`, `nextFileId`, `nextApplicationKeyId`).
+//! A `Pager` hands out one [`Call`] per page and moves the cursor when given the page.
+//! Its [`PagerState`] serializes, so a caller can persist where a listing stopped and resume
+//! it later (even in another process) with [`Pager::resume`].
+//!
+//! ```text
+//!   Start ──page with next cursor──▶ Next(cursor) ──page with next cursor──▶ Next(cursor')
+//!     │                                  │
+//!     └──────page without cursor─────────┴──────────────▶ Done
+//! ```
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::Call;
+use crate::error::Error;
+use crate::ops::Paginated;
+use crate::retry::RetryPolicy;
+use crate::session::Session;
+
+/// Where a listing stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state", content = "cursor")]
+#[non_exhaustive]
+pub enum PagerState<C> {
+    /// No page fetched yet: the next page starts where the operation says.
+    Start,
+    /// The next page starts at this cursor.
+    Next(C),
+    /// The listing is complete.
+    Done,
+}
+
+/// Pages through a [`Paginated`] operation.
+///
+/// ```
+/// # use b2_proto::{pager::{Pager, PagerState}, ops::*, Error, Session};
+/// # use bytes::Bytes;
+/// # #[derive(Clone)] struct Numbers { start: Option<u32> }
+/// # impl Operation for Numbers {
+/// #     type Output = (Vec<u32>, Option<u32>);
+/// #     const NAME: &'static str = "b2_list_numbers";
+/// #     fn request(&self, s: &Session) -> Result<http::Request<Bytes>, Error> { json_request(s, Self::NAME, &self.start) }
+/// #     fn parse(&self, _: http::Response<Bytes>) -> Result<Self::Output, Error> { unimplemented!() }
+/// # }
+/// # impl Paginated for Numbers {
+/// #     type Item = u32; type Cursor = u32;
+/// #     fn set_cursor(&mut self, c: Option<u32>) { self.start = c; }
+/// #     fn next_cursor(o: &Self::Output) -> Option<u32> { o.1 }
+/// #     fn into_items(o: Self::Output) -> Vec<u32> { o.0 }
+/// # }
+/// let mut pager = Pager::new(Numbers { start: None });
+/// // Each page: drive `pager.next_call(session, policy)` to its output, then hand it back.
+/// let items = pager.advance((vec![1, 2], Some(3))).unwrap();
+/// assert_eq!(items, [1, 2]);
+/// // Persist where the listing stands, and resume it later.
+/// let saved = serde_json::to_string(pager.state()).unwrap();
+/// assert_eq!(saved, r#"{"state":"next","cursor":3}"#);
+/// let state: PagerState<u32> = serde_json::from_str(&saved).unwrap();
+/// let mut resumed = Pager::resume(Numbers { start: None }, state);
+/// assert_eq!(resumed.advance((vec![3], None)).unwrap(), [3]);
+/// assert!(resumed.is_done());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pager<Op: Paginated> {
+    op: Op,
+    state: PagerState<Op::Cursor>,
+    remaining: Option<u64>,
+}
+
+impl<Op: Paginated> Pager<Op> {
+    /// Starts a listing at the operation's own starting point.
+    pub fn new(op: Op) -> Self {
+        Self {
+            op,
+            state: PagerState::Start,
+            remaining: None,
+        }
+    }
+
+    /// Resumes a listing from a saved state.
+    pub fn resume(op: Op, state: PagerState<Op::Cursor>) -> Self {
+        Self {
+            op,
+            state,
+            remaining: None,
+        }
+    }
+
+    /// Stops after `limit` items in all (the last page is cut short).
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.remaining = Some(limit);
+        if limit == 0 {
+            self.state = PagerState::Done;
+        }
+        self
+    }
+
+    /// Where the listing stands; serialize it to resume later.
+    pub fn state(&self) -> &PagerState<Op::Cursor> {
+        &self.state
+    }
+
+    /// The cursor the next page starts at, once past the first page.
+    pub fn cursor(&self) -> Option<&Op::Cursor> {
+        match &self.state {
+            PagerState::Next(c) => Some(c),
+            PagerState::Start | PagerState::Done => None,
+        }
+    }
+
+    /// True when every page has been fetched.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, PagerState::Done)
+    }
+
+    /// The operation for the next page, or `None` when the listing is complete.
+    pub fn next_operation(&self) -> Option<Op> {
+        let mut op = self.op.clone();
+        match &self.state {
+            PagerState::Start => {}
+            PagerState::Next(c) => op.set_cursor(Some(c.clone())),
+            PagerState::Done => return None,
+        }
+        Some(op)
+    }
+
+    /// A retrying [`Call`] for the next page, or `None` when the listing is complete.
+    pub fn next_call(&self, session: Arc<Session>, policy: &RetryPolicy) -> Option<Call<Op>> {
+        self.next_operation()
+            .map(|op| Call::new(op, session, policy))
+    }
+
+    /// Takes a page's output, moves the cursor and returns the page's items.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidResponse`] when the server returns the cursor it was given, which would
+    /// make the listing loop forever.
+    pub fn advance(&mut self, page: Op::Output) -> Result<Vec<Op::Item>, Error> {
+        let next = Op::next_cursor(&page);
+        if let (Some(next), PagerState::Next(current)) = (&next, &self.state) {
+            if next == current {
+                self.state = PagerState::Done;
+                return Err(Error::InvalidResponse {
+                    op: Op::NAME,
+                    reason: format!("the next cursor {next:?} repeats the one requested"),
+                });
+            }
+        }
+        let mut items = Op::into_items(page);
+        if let Some(remaining) = &mut self.remaining {
+            let keep = usize::try_from(*remaining)
+                .unwrap_or(usize::MAX)
+                .min(items.len());
+            items.truncate(keep);
+            *remaining -= keep as u64;
+            if *remaining == 0 {
+                self.state = PagerState::Done;
+                return Ok(items);
+            }
+        }
+        self.state = next.map_or(PagerState::Done, PagerState::Next);
+        Ok(items)
+    }
+}
