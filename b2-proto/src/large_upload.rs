@@ -129,12 +129,22 @@ struct Reader {
     ended: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Content {
     /// Bytes read with `NeedPart` (SHA1 computed here).
     Memory(Bytes),
     /// A range of the source (SHA1 computed by the driver).
     Source(Range<u64>),
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Parts are large: show their size, not their bytes.
+        match self {
+            Self::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
+            Self::Source(r) => write!(f, "Source({r:?})"),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -238,7 +248,9 @@ impl LargeUpload {
         policy: &RetryPolicy,
     ) -> Self {
         let validation = validate_specs(&parts, session.absolute_minimum_part_size);
-        let total = parts.iter().map(PartSpec::len).sum();
+        let total = parts
+            .iter()
+            .fold(0u64, |sum, p| sum.saturating_add(p.len()));
         let queue = (0..parts.len()).collect();
         let last = u32::try_from(parts.len())
             .ok()
@@ -568,7 +580,7 @@ impl LargeUpload {
                     .and_then(|n| PartNumber::new(n).ok())?;
                 match spec {
                     PartSpec::Source { range, sha1 } => {
-                        let len = range.end - range.start;
+                        let len = range.end.saturating_sub(range.start);
                         if self.already_present(number, len, sha1) {
                             self.part_done(number, sha1);
                             return None;
@@ -807,6 +819,30 @@ impl LargeUpload {
         self.phase = Phase::Finishing(Single::Ready);
     }
 
+    /// Checks that the finished file is the one this upload made: its id and, when known,
+    /// its length.
+    fn check_finished(&self, version: FileVersion) -> Result<FileVersion, Error> {
+        let invalid = |reason: String| Error::InvalidResponse {
+            op: FinishLargeFile::NAME,
+            reason,
+        };
+        if version.file_id.is_some() && version.file_id != self.file_id {
+            return Err(invalid(format!(
+                "finished file {:?}, not {:?}",
+                version.file_id, self.file_id
+            )));
+        }
+        if let Some(total) = self.total_len {
+            if version.content_length != total {
+                return Err(invalid(format!(
+                    "finished file has {} bytes, {total} were uploaded",
+                    version.content_length
+                )));
+            }
+        }
+        Ok(version)
+    }
+
     fn finish_op(&self) -> Option<FinishLargeFile> {
         Some(FinishLargeFile::new(
             self.file_id.clone()?,
@@ -939,7 +975,10 @@ impl LargeUpload {
                     return self.finish(Err(missing_file_id()));
                 };
                 match response.and_then(|r| op.parse(r)) {
-                    Ok(version) => self.finish(Ok(version)),
+                    Ok(version) => {
+                        let checked = self.check_finished(version);
+                        self.finish(checked);
+                    }
                     Err(e) => {
                         // A 400 after an attempt whose reply was lost may mean the file is
                         // already finished: check before reporting a failure.

@@ -157,13 +157,23 @@ pub struct Uploaded {
     pub target: PooledTarget,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Content {
     /// Bytes in memory; the SHA1 was computed here, so a SHA1 refusal means corruption in
     /// transit and the upload is retried.
     Memory { data: Bytes, sha1: Sha1Digest },
     /// A range of the driver's source, with the SHA1 the driver computed.
     Source { range: Range<u64>, sha1: Sha1Digest },
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Show the size, not the bytes.
+        match self {
+            Self::Memory { data, sha1 } => write!(f, "Memory({} bytes, {sha1})", data.len()),
+            Self::Source { range, sha1 } => write!(f, "Source({range:?}, {sha1})"),
+        }
+    }
 }
 
 impl Content {

@@ -969,3 +969,48 @@ fn a_short_read_from_a_sized_source_cancels() {
         ["send b2_cancel_large_file", "done err"]
     );
 }
+
+#[test]
+fn a_finished_file_of_the_wrong_length_is_reported() {
+    let data = source(25);
+    let server = Server::new(data.clone());
+    let wrong = server.version("upload", 24);
+    let server = server.with_fault(move |call, _| {
+        (call == "b2_finish_large_file").then(|| Ok(json_response(200, &wrong)))
+    });
+    let mut upload = hashed_upload(&data, small_session(5, 10));
+    let err = Scripted::new()
+        .run(&mut upload, |r| server.respond(r), |_| unreachable!())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidResponse {
+                op: "b2_finish_large_file",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn debug_output_shows_part_sizes_not_bytes() {
+    let data = source(25);
+    let server = Server::new(data.clone());
+    let session = small_session(5, 10);
+    let plan = PartPlan::new(25, &session).unwrap();
+    let mut upload = LargeUpload::from_reader(start(), &plan, session, &RetryPolicy::default());
+    let now = Instant::now();
+    let Step::Send(id, request) = upload.poll_step(now) else {
+        panic!("expected the start")
+    };
+    upload.handle_response(id, server.respond(&request), now);
+    let Step::NeedPart { id, range, .. } = upload.poll_step(now) else {
+        panic!("expected a read")
+    };
+    upload.provide_part(id, server.read(range), now);
+    let printed = format!("{upload:?}");
+    assert!(printed.contains("Memory(10 bytes)"), "{printed}");
+    assert!(!printed.contains(TOKEN), "{printed}");
+}

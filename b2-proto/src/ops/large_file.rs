@@ -541,7 +541,7 @@ impl Operation for CopyPart {
 
     fn parse(&self, response: Response<Bytes>) -> Result<Part, Error> {
         let part: Part = parse_json(Self::NAME, response)?;
-        let length = self.range.as_ref().map(|r| r.end - r.start);
+        let length = self.range.as_ref().map(|r| r.end.saturating_sub(r.start));
         check_part(Self::NAME, &part, self.part_number, length)?;
         if part.file_id != self.large_file_id {
             return Err(Error::InvalidResponse {
