@@ -211,6 +211,36 @@ enum Phase {
 /// [`LargeUpload::from_unsized_reader`], [`LargeUpload::copy_file`] or [`LargeUpload::new`];
 /// [`LargeUpload::resume`] continues an unfinished file instead of starting one. Invalid
 /// plans end the machine with [`Error::InvalidInput`] before any request is sent.
+///
+/// ```
+/// # #![allow(clippy::disallowed_methods)]
+/// use std::sync::Arc;
+/// use std::time::Instant;
+/// use b2_proto::ops::StartLargeFile;
+/// use b2_proto::planner::{PartHasher, PartPlan};
+/// use b2_proto::{AccountId, AuthToken, Body, BucketId, FileName, LargeUpload, Machine, RetryPolicy, Session, Step};
+///
+/// let session = Arc::new(Session::new(AccountId::new("a"), AuthToken::new("t"), "https://api", "https://f"));
+/// // A 12 MB file: plan it (two parts of 6 MB), hash it in one pass as an adapter would.
+/// let plan = PartPlan::new(12_000_000, &session).unwrap();
+/// assert_eq!(plan.part_count(), 2);
+/// let mut hasher = PartHasher::new(&plan);
+/// let chunk = vec![0u8; 1 << 20];
+/// let mut left = plan.total_len();
+/// while left > 0 {
+///     let n = left.min(chunk.len() as u64);
+///     hasher.update(&chunk[..n as usize]);
+///     left -= n;
+/// }
+/// let hashed = hasher.finish().unwrap();
+/// let start = StartLargeFile::new(BucketId::new("b1"), FileName::new("disk.img").unwrap());
+/// let mut upload = LargeUpload::from_source(start, &plan, &hashed, session, &RetryPolicy::default())
+///     .with_max_in_flight(4);
+/// let Step::Send(_, request) = upload.poll_step(Instant::now()) else { panic!() };
+/// assert_eq!(request.uri().path(), "/b2api/v4/b2_start_large_file");
+/// // Parts then go out as `Body::Source(range)`: the driver streams each range from the file.
+/// # let _ = Body::Source(0..1);
+/// ```
 #[derive(Debug)]
 pub struct LargeUpload {
     start: StartLargeFile,

@@ -236,6 +236,39 @@ pub(crate) fn is_sha1_mismatch(error: &Error) -> bool {
 /// `b2_get_upload_url`.
 ///
 /// See the [module documentation](self) for the state graph.
+///
+/// ```
+/// # #![allow(clippy::disallowed_methods)]
+/// use std::sync::Arc;
+/// use std::time::Instant;
+/// use b2_proto::ops::UploadFile;
+/// use b2_proto::upload::SimpleUpload;
+/// use b2_proto::{AccountId, AuthToken, BucketId, FileName, Machine, RetryPolicy, Session, Step};
+/// use bytes::Bytes;
+///
+/// let session = Arc::new(Session::new(AccountId::new("a"), AuthToken::new("t"),
+///     "https://api001.backblazeb2.com", "https://f001.backblazeb2.com"));
+/// let op = UploadFile::new(FileName::new("hello.txt").unwrap()).with_content_type("text/plain");
+/// let mut upload = SimpleUpload::from_bytes(op, BucketId::new("b1"), Bytes::from_static(b"hello"),
+///     session, &RetryPolicy::default());
+/// let now = Instant::now();
+/// // First an upload URL…
+/// let Step::Send(id, request) = upload.poll_step(now) else { panic!() };
+/// assert_eq!(request.uri().path(), "/b2api/v4/b2_get_upload_url");
+/// upload.handle_response(id, Ok(http::Response::new(Bytes::from_static(
+///     br#"{"bucketId":"b1","uploadUrl":"https://pod-1/b2api/v4/b2_upload_file/b1/c1","authorizationToken":"up"}"#,
+/// ))), now);
+/// // …then the upload itself, to that URL, with the SHA1 of the bytes.
+/// let Step::Send(id, request) = upload.poll_step(now) else { panic!() };
+/// assert_eq!(request.headers()["authorization"], "up");
+/// assert_eq!(request.headers()["x-bz-content-sha1"], "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+/// upload.handle_response(id, Ok(http::Response::new(Bytes::from_static(
+///     br#"{"action":"upload","fileName":"hello.txt","contentLength":5,"contentSha1":"aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d","fileId":"4_f"}"#,
+/// ))), now);
+/// let Step::Done(Ok(uploaded)) = upload.poll_step(now) else { panic!() };
+/// assert_eq!(uploaded.file.content_length, 5);
+/// assert_eq!(uploaded.target.target.url, "https://pod-1/b2api/v4/b2_upload_file/b1/c1");
+/// ```
 #[derive(Debug)]
 pub struct SimpleUpload {
     op: UploadFile,
