@@ -1014,3 +1014,46 @@ fn debug_output_shows_part_sizes_not_bytes() {
     assert!(printed.contains("Memory(10 bytes)"), "{printed}");
     assert!(!printed.contains(TOKEN), "{printed}");
 }
+
+#[test]
+fn sse_c_keys_go_with_every_part() {
+    use b2_proto::model::{CustomerKey, Encryption};
+    let data = source(25);
+    let server = Server::new(data.clone());
+    let key = CustomerKey::new([9; 32]);
+    let specs = vec![
+        PartSpec::source(0..10, Sha1Digest::of(&data[..10])),
+        PartSpec::copy(FileId::new("4_source"), 10..25),
+    ];
+    let start = start().with_encryption(Encryption::SseC(key.clone()));
+    let mut upload = LargeUpload::new(start, specs, small_session(5, 10), &RetryPolicy::default())
+        .with_copy_source_key(CustomerKey::new([8; 32]));
+    let mut s = Scripted::new();
+    s.run(&mut upload, |r| server.respond(r), |_| unreachable!())
+        .unwrap();
+    let by_call = |c: &str| s.sent.iter().find(|r| call_name(r.uri()) == c).unwrap();
+    let part = by_call("b2_upload_part");
+    assert_eq!(
+        part.headers()["x-bz-server-side-encryption-customer-key"],
+        key.to_base64().as_str()
+    );
+    assert!(
+        part.headers()["user-agent"]
+            .to_str()
+            .unwrap()
+            .contains("b2-proto/")
+    );
+    let copy = json_body(by_call("b2_copy_part"));
+    assert_eq!(
+        copy["destinationServerSideEncryption"]["customerKey"],
+        key.to_base64()
+    );
+    assert_eq!(
+        copy["sourceServerSideEncryption"]["customerKey"],
+        CustomerKey::new([8; 32]).to_base64()
+    );
+    assert_eq!(
+        json_body(by_call("b2_start_large_file"))["serverSideEncryption"]["mode"],
+        "SSE-C"
+    );
+}
