@@ -1057,3 +1057,107 @@ fn sse_c_keys_go_with_every_part() {
         "SSE-C"
     );
 }
+
+/// What a fault schedule does to one request.
+fn fault_reply(code: u8) -> Option<Reply> {
+    match code {
+        1 => Some(Ok(error_response(503, "service_unavailable", "busy"))),
+        2 => Some(Err(transport(TransportErrorKind::Interrupted))),
+        3 => Some(Err(transport(TransportErrorKind::Timeout))),
+        4 => {
+            let mut r = error_response(429, "too_many_requests", "slow down");
+            r.headers_mut()
+                .insert("retry-after", http::HeaderValue::from_static("1"));
+            Some(Ok(r))
+        }
+        5 => Some(Ok(error_response(401, "expired_auth_token", "expired"))),
+        6 => Some(Ok(error_response(500, "internal_error", "oops"))),
+        7 => Some(Ok(error_response(400, "bad_request", "no"))),
+        8 => Some(Ok(json_response(200, "{not json"))),
+        _ => None,
+    }
+}
+
+/// Drives a machine answering in-flight requests in an order given by `picks`, advancing
+/// virtual time only when the machine waits with nothing in flight.
+fn run_shuffled(
+    machine: &mut LargeUpload,
+    server: &Server,
+    picks: &[usize],
+    max_in_flight: usize,
+) -> Result<b2_proto::model::FileVersion, Error> {
+    let mut now = Instant::now();
+    let mut pending: Vec<(b2_proto::RequestId, usize)> = Vec::new();
+    let mut reads = Vec::new();
+    let mut sent = Vec::new();
+    let mut pick = picks.iter().cycle();
+    for _ in 0..100_000 {
+        let step = machine.poll_step(now);
+        assert!(machine.parts_in_flight() <= max_in_flight);
+        match step {
+            Step::Send(id, request) => {
+                sent.push(request);
+                pending.push((id, sent.len() - 1));
+            }
+            Step::NeedPart { id, range, .. } => reads.push((id, range)),
+            Step::Reauthorize { .. } => machine.handle_session(renewed_session()),
+            Step::Wait(at) if pending.is_empty() && reads.is_empty() => now = now.max(at),
+            Step::Pending | Step::Wait(_) => {
+                if let Some((id, range)) = reads.pop() {
+                    machine.provide_part(id, server.read(range), now);
+                } else {
+                    assert!(!pending.is_empty(), "pending with nothing in flight");
+                    let i = pick.next().copied().unwrap_or(0) % pending.len();
+                    let (id, index) = pending.remove(i);
+                    machine.handle_response(id, server.respond(&sent[index]), now);
+                }
+            }
+            Step::Done(result) => return result,
+            _ => panic!("unexpected step"),
+        }
+    }
+    panic!("the machine did not finish");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Under any schedule of failures and reply orders, the machine finishes, keeps its
+    /// in-flight limit, and succeeds only with a correctly finished file.
+    #[test]
+    fn any_fault_schedule_ends_cleanly(
+        faults in proptest::collection::vec(0u8..40, 0..60),
+        picks in proptest::collection::vec(0usize..8, 1..20),
+        max_in_flight in 1usize..4,
+        from_pipe in proptest::bool::ANY,
+    ) {
+        let data = source(45);
+        let schedule = RefCell::new(faults.into_iter());
+        let server = Server::new(data.clone()).with_fault(move |_, _| {
+            schedule.borrow_mut().next().and_then(fault_reply)
+        });
+        let session = small_session(5, 10);
+        let mut upload = if from_pipe {
+            let plan = PartPlan::new(45, &session).unwrap();
+            LargeUpload::from_reader(start(), &plan, session, &RetryPolicy::default())
+        } else {
+            hashed_upload(&data, session)
+        }
+        .with_max_in_flight(max_in_flight);
+        match run_shuffled(&mut upload, &server, &picks, max_in_flight) {
+            Ok(version) => {
+                proptest::prop_assert_eq!(version.content_length, 45);
+                proptest::prop_assert!(server.finished.get());
+                let stored: Vec<String> =
+                    server.parts.borrow().values().map(|p| p.1.clone()).collect();
+                let expected: Vec<String> =
+                    data.chunks(10).map(|c| Sha1Digest::of(c).to_hex()).collect();
+                proptest::prop_assert_eq!(stored, expected);
+            }
+            Err(e) => {
+                // A failure is never silent about its cause.
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}

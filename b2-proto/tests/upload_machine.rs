@@ -468,3 +468,36 @@ fn pool_limits_age_and_discard() {
     assert_eq!(pool.idle(&other), 0);
     assert!(pool.take(&other, t0).is_none());
 }
+
+proptest::proptest! {
+    /// Under any schedule of failures, the upload ends, never sends more upload attempts than
+    /// the policy allows, and succeeds only when B2 stored the bytes.
+    #[test]
+    fn any_fault_schedule_ends_cleanly(faults in proptest::collection::vec(0u8..16, 0..30)) {
+        let server = Server::new();
+        let mut schedule = faults.into_iter();
+        let mut s = Scripted::new();
+        let result = s.run(
+            &mut upload_from_bytes(&RetryPolicy::default()),
+            |r| {
+                let fault = match schedule.next().unwrap_or(0) {
+                    1 => Some(Ok(error_response(503, "service_unavailable", "busy"))),
+                    2 => Some(Err(transport(TransportErrorKind::Interrupted))),
+                    3 => Some(Ok(response("b2_upload_file/bad_sha1"))),
+                    4 => Some(Ok(error_response(401, "expired_auth_token", "expired"))),
+                    5 => Some(Ok(response("b2_upload_file/auth_token_limit"))),
+                    6 => Some(Ok(error_response(400, "bad_request", "no"))),
+                    _ => None,
+                };
+                fault.unwrap_or_else(|| server.respond(r, |_, r| stored(r)))
+            },
+            |_| unreachable!(),
+        );
+        let uploads = s.trace.iter().filter(|l| *l == "send b2_upload_file").count();
+        proptest::prop_assert!(uploads <= 10, "{:?}", s.trace);
+        if let Ok(out) = result {
+            proptest::prop_assert_eq!(out.file.content_length, 9);
+            proptest::prop_assert_eq!(s.trace.last().map(String::as_str), Some("done ok"));
+        }
+    }
+}
