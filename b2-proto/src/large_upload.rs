@@ -515,6 +515,19 @@ impl LargeUpload {
             .into_iter()
             .map(|p| (p.part_number, (p.content_length, p.content_sha1.digest())))
             .collect();
+        if let (Some(last), Some(stray)) = (self.last_part, self.listed.keys().max().copied()) {
+            if stray > last && !matches!(self.phase, Phase::Done) {
+                // Refused before anything is sent, and without cancelling the caller's file.
+                self.finish(Err(InvalidInput::Argument {
+                    what: "resumed large file",
+                    reason: format!(
+                        "{file_id} holds part {stray}, beyond the {last} parts planned; \
+                         cancel it and start again"
+                    ),
+                }
+                .into()));
+            }
+        }
         self.file_id = Some(file_id);
         if matches!(self.phase, Phase::Starting(_)) {
             self.phase = Phase::Uploading;

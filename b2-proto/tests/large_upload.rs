@@ -1161,3 +1161,19 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn resume_refuses_a_file_with_parts_beyond_the_plan() {
+    let data = source(25);
+    let parts = listed(&source(40), &[(1, 0..10), (4, 30..40)]);
+    let mut upload = hashed_upload(&data, small_session(5, 10)).resume(FileId::new(LARGE), parts);
+    let mut s = Scripted::new();
+    let err = s
+        .run(&mut upload, |_| unreachable!(), |_| unreachable!())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput(InvalidInput::Argument { .. })),
+        "{err}"
+    );
+    assert_eq!(s.trace.len(), 1, "nothing sent, nothing cancelled");
+}
