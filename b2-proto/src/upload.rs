@@ -8,11 +8,18 @@
 //! [`RetryPolicy`]: at least five URLs, backoff between tries, `Retry-After` honoured.
 //!
 //! ```text
-//!             ┌──────────── target given ───────────┐
-//!   start ──▶ GetTarget ──send b2_get_upload_url──▶ Upload ──send b2_upload_file──▶ Done(Ok)
-//!               ▲  │ 401 expired: Reauthorize          │
-//!               │  └──── backoff ◀── 5xx, 408 ──┐      │ 408/5xx/broken/refused token/bad SHA1
-//!               └──────── Wait (backoff) ◀──────┴──────┘ 429: Wait(Retry-After), same URL
+//!          pooled target
+//!   start ───────────────────────────────┐
+//!     │                                  ▼
+//!     └──▶ GetTarget ─────────────────▶ Upload ──────────▶ Done(Ok)
+//!          b2_get_upload_url             ▲  b2_upload_file
+//!             ▲                          │    │
+//!             │                          └────┤ 429: Wait(Retry-After), the same URL
+//!             └──── Wait(backoff) ◀───────────┘ 408, 5xx, broken connection, refused upload
+//!                                               token, bad SHA1 of bytes hashed here: new URL
+//!
+//!   GetTarget: 401 expired account token → Reauthorize (once); 408, 429, 5xx → Wait, again.
+//!   Any other failure, or retries exhausted → Done(Err).
 //! ```
 
 use std::collections::HashMap;
