@@ -43,16 +43,19 @@ pub mod call;
 pub mod download_plan;
 pub mod encoding;
 pub mod error;
+pub mod large_upload;
 pub mod machine;
 pub mod manual;
 pub mod model;
 pub mod ops;
 pub mod pager;
+pub mod planner;
 pub mod progress;
 pub mod retry;
 pub mod secret;
 pub mod session;
 pub mod types;
+pub mod upload;
 pub mod user_agent;
 pub mod verify;
 
@@ -64,6 +67,7 @@ pub use error::{
     ApiError, DecodeError, Error, ErrorCode, IntegrityError, InvalidInput, TransportError,
     TransportErrorKind,
 };
+pub use large_upload::LargeUpload;
 pub use machine::{Body, Machine, RequestId, Step};
 pub use ops::{Operation, Paginated, RetryClass};
 pub use pager::{Pager, PagerState};

@@ -18,7 +18,9 @@ pub mod download;
 pub mod download_auth;
 pub mod files;
 pub mod keys;
+pub mod large_file;
 pub mod notifications;
+pub mod upload;
 
 pub use buckets::{CreateBucket, DeleteBucket, ListBuckets, UpdateBucket};
 pub use download::{
@@ -32,7 +34,12 @@ pub use files::{
     ListFileVersions, MetadataDirective, UpdateFileLegalHold, UpdateFileRetention,
 };
 pub use keys::{CreateKey, DeleteKey, ListKeys};
+pub use large_file::{
+    CancelLargeFile, CancelledLargeFile, CopyPart, FinishLargeFile, ListParts,
+    ListUnfinishedLargeFiles, PartsPage, StartLargeFile, UnfinishedLargeFiles, UploadPart,
+};
 pub use notifications::{GetBucketNotificationRules, SetBucketNotificationRules};
+pub use upload::{GetUploadPartUrl, GetUploadUrl, UploadFile, UploadSha1, UploadTarget};
 
 /// How a call may be repeated after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
