@@ -54,6 +54,7 @@ pub mod progress;
 pub mod retry;
 pub mod secret;
 pub mod session;
+pub mod transfer;
 pub mod types;
 pub mod upload;
 pub mod user_agent;
