@@ -158,6 +158,17 @@ enum Work {
     Copy(CopyPart),
 }
 
+impl Work {
+    /// Bytes this part adds to the file (0 for a copy of a whole source of unknown length).
+    fn len(&self) -> u64 {
+        match self {
+            Self::Reading(_, range) => range.end.saturating_sub(range.start),
+            Self::Upload { len, .. } => *len,
+            Self::Copy(copy) => copy.range().map_or(0, |r| r.end.saturating_sub(r.start)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Then {
     GetTarget,
@@ -254,6 +265,7 @@ pub struct LargeUpload {
     file_id: Option<FileId>,
     listed: HashMap<PartNumber, (u64, Option<Sha1Digest>)>,
     sha1s: BTreeMap<PartNumber, Sha1Digest>,
+    bytes_done: u64,
     last_part: Option<PartNumber>,
     total_len: Option<u64>,
     jobs: Vec<Job>,
@@ -460,6 +472,7 @@ impl LargeUpload {
             file_id: None,
             listed: HashMap::new(),
             sha1s: BTreeMap::new(),
+            bytes_done: 0,
             last_part: None,
             total_len: None,
             jobs: Vec::new(),
@@ -540,6 +553,16 @@ impl LargeUpload {
         self.file_id.as_ref()
     }
 
+    /// Bytes of the parts finished so far (uploaded, copied, or found already present).
+    pub fn bytes_done(&self) -> u64 {
+        self.bytes_done
+    }
+
+    /// Bytes in all, when known.
+    pub fn total_len(&self) -> Option<u64> {
+        self.total_len
+    }
+
     /// Parts finished so far (uploaded, copied, or found already present).
     pub fn parts_done(&self) -> usize {
         self.sha1s.len()
@@ -602,8 +625,10 @@ impl LargeUpload {
         }
     }
 
-    fn part_done(&mut self, number: PartNumber, sha1: Sha1Digest) {
-        self.sha1s.insert(number, sha1);
+    fn part_done(&mut self, number: PartNumber, sha1: Sha1Digest, len: u64) {
+        if self.sha1s.insert(number, sha1).is_none() {
+            self.bytes_done = self.bytes_done.saturating_add(len);
+        }
     }
 
     /// True when a listed part already holds exactly these bytes.
@@ -625,7 +650,7 @@ impl LargeUpload {
                     PartSpec::Source { range, sha1 } => {
                         let len = range.end.saturating_sub(range.start);
                         if self.already_present(number, len, sha1) {
-                            self.part_done(number, sha1);
+                            self.part_done(number, sha1, len);
                             return None;
                         }
                         let job = self.new_job(
@@ -1139,7 +1164,7 @@ impl LargeUpload {
                         if let Some(target) = job.target {
                             self.idle_targets.push(target);
                         }
-                        self.part_done(job.number, sha1);
+                        self.part_done(job.number, sha1, job.work.len());
                     }
                     Err(e) => self.part_failed(i, e, now),
                 }
@@ -1265,7 +1290,7 @@ impl LargeUpload {
             let unchanged = matches!(self.jobs[j].work, Work::Upload { len, .. } if len == got);
             if present && unchanged && !self.jobs[j].held {
                 self.jobs.swap_remove(j);
-                self.part_done(number, sha1);
+                self.part_done(number, sha1, got);
             }
         }
     }
@@ -1284,7 +1309,7 @@ impl LargeUpload {
                 let number = job.number;
                 if self.already_present(number, len, sha1) {
                     self.jobs.swap_remove(i);
-                    self.part_done(number, sha1);
+                    self.part_done(number, sha1, len);
                 }
             }
             return;
@@ -1341,7 +1366,7 @@ impl LargeUpload {
                 if let Some(j) = self.jobs.iter().position(|j| j.number == number) {
                     self.jobs.swap_remove(j);
                 }
-                self.part_done(number, sha1);
+                self.part_done(number, sha1, len);
             }
         }
     }

@@ -367,6 +367,21 @@ impl UploadMachine {
         )))
     }
 
+    /// Progress so far: bytes of the parts (or the file) B2 has accepted, out of the total
+    /// when known. Retried bytes are not counted twice.
+    pub fn progress(&self) -> crate::progress::Progress {
+        match &self.0 {
+            Kind::Simple(upload, target) => {
+                let total = upload.content_len();
+                let done = if target.is_some() { total } else { 0 };
+                crate::progress::Progress::new(done, Some(total))
+            }
+            Kind::Large(upload) => {
+                crate::progress::Progress::new(upload.bytes_done(), upload.total_len())
+            }
+        }
+    }
+
     /// After success: the upload URL of a simple upload, still good, for an upload URL pool.
     pub fn take_target(&mut self) -> Option<PooledTarget> {
         match &mut self.0 {

@@ -358,6 +358,11 @@ impl SimpleUpload {
         upload
     }
 
+    /// Bytes this upload sends (the body, without any trailing SHA1).
+    pub fn content_len(&self) -> u64 {
+        self.content.len()
+    }
+
     /// Uses `target` (from an [`UploadUrlPool`]) instead of asking for a new URL first.
     pub fn with_target(mut self, target: PooledTarget) -> Self {
         self.target = Some(target);
