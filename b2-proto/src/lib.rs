@@ -40,6 +40,7 @@
 mod macros;
 
 pub mod call;
+pub mod compose;
 pub mod download_plan;
 pub mod encoding;
 pub mod error;

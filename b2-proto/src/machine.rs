@@ -143,3 +143,29 @@ impl IdGen {
         RequestId(self.0)
     }
 }
+
+/// A machine borrowed mutably is driven the same way, so its owner can inspect it afterwards.
+impl<M: Machine + ?Sized> Machine for &mut M {
+    type Output = M::Output;
+
+    fn poll_step(&mut self, now: Instant) -> Step<Self::Output> {
+        (**self).poll_step(now)
+    }
+
+    fn handle_response(
+        &mut self,
+        id: RequestId,
+        response: Result<http::Response<Bytes>, TransportError>,
+        now: Instant,
+    ) {
+        (**self).handle_response(id, response, now);
+    }
+
+    fn handle_session(&mut self, session: Arc<Session>) {
+        (**self).handle_session(session);
+    }
+
+    fn provide_part(&mut self, id: RequestId, data: Bytes, now: Instant) {
+        (**self).provide_part(id, data, now);
+    }
+}

@@ -308,6 +308,27 @@ impl UploadMachine {
         }
     }
 
+    /// Finishes the unfinished large file `file_id` from a re-readable source hashed along
+    /// `plan` (see [`resume_plan`](crate::compose::resume_plan)): parts in `listed` (from
+    /// `b2_list_parts`, all pages) whose size and SHA1 match are kept, the others sent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume(
+        file: &NewFile,
+        plan: &PartPlan,
+        hashed: &HashedSource,
+        file_id: crate::types::FileId,
+        listed: Vec<crate::model::file::Part>,
+        strategy: &UploadStrategy,
+        session: Arc<Session>,
+        policy: &RetryPolicy,
+    ) -> Self {
+        Self(Kind::Large(
+            LargeUpload::from_source(file.start.clone(), plan, hashed, session, policy)
+                .resume(file_id, listed)
+                .with_max_in_flight(strategy.max_in_flight),
+        ))
+    }
+
     /// Uploads a large source of known length that can be read only once, in order.
     pub fn from_reader(
         file: &NewFile,

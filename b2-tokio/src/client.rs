@@ -22,14 +22,36 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 use crate::transport::{self, Transport};
 
 /// Where the bytes a machine asks for come from.
-#[allow(dead_code)] // the file and reader sources serve the upload calls
 pub(crate) enum Source<'a> {
     /// The machine sends only in-memory bodies.
     None,
+    /// Bytes in memory: source ranges are slices of them.
+    Memory(Bytes),
     /// A file that can be read at any offset.
     File(&'a Path),
-    /// A reader that is read once, in order.
-    Reader(&'a mut (dyn AsyncRead + Unpin + Send)),
+    /// A reader that is read once, in order; `prefix` holds bytes already read from it.
+    Reader {
+        reader: &'a mut (dyn AsyncRead + Unpin + Send),
+        prefix: bytes::BytesMut,
+    },
+}
+
+/// What a body may be read from again, shared by the requests in flight.
+#[derive(Clone)]
+enum Reread<'a> {
+    None,
+    Memory(Bytes),
+    File(&'a Path),
+}
+
+impl<'a> Source<'a> {
+    fn reread(&self) -> Reread<'a> {
+        match self {
+            Self::Memory(bytes) => Reread::Memory(bytes.clone()),
+            Self::File(path) => Reread::File(path),
+            Self::None | Self::Reader { .. } => Reread::None,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -39,6 +61,8 @@ pub(crate) struct Inner {
     pub(crate) session: tokio::sync::Mutex<Option<Arc<Session>>>,
     seed: AtomicU64,
     pub(crate) chunk_size: usize,
+    pub(crate) pool: std::sync::Mutex<b2_proto::upload::UploadUrlPool>,
+    pub(crate) upload: b2_proto::transfer::UploadStrategy,
 }
 
 impl std::fmt::Debug for Inner {
@@ -61,6 +85,8 @@ impl Inner {
         authorize: AuthorizeAccount,
         policy: RetryPolicy,
         chunk_size: usize,
+        pool_size: usize,
+        upload: b2_proto::transfer::UploadStrategy,
     ) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -72,6 +98,8 @@ impl Inner {
             session: tokio::sync::Mutex::new(None),
             seed: AtomicU64::new(seed),
             chunk_size,
+            pool: std::sync::Mutex::new(b2_proto::upload::UploadUrlPool::new(pool_size)),
+            upload,
         }
     }
 
@@ -120,22 +148,36 @@ impl Inner {
     async fn send(
         &self,
         request: http::Request<Body>,
-        file: Option<&Path>,
+        source: Reread<'_>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let (parts, body) = request.into_parts();
         let body = match body {
             Body::Bytes(bytes) => transport::bytes_body(bytes),
-            Body::Source(range) => {
-                let Some(path) = file else {
+            Body::Source(range) => match source {
+                Reread::File(path) => transport::file_body(path, range, self.chunk_size)
+                    .await
+                    .map_err(|e| TransportError::new(b2_proto::TransportErrorKind::Other, e))?,
+                Reread::Memory(bytes) => {
+                    let slice = usize::try_from(range.start)
+                        .ok()
+                        .zip(usize::try_from(range.end).ok())
+                        .filter(|(start, end)| start <= end && *end <= bytes.len())
+                        .map(|(start, end)| bytes.slice(start..end));
+                    let Some(slice) = slice else {
+                        return Err(TransportError::new(
+                            b2_proto::TransportErrorKind::Other,
+                            "a source range beyond the bytes to upload",
+                        ));
+                    };
+                    transport::bytes_body(slice)
+                }
+                Reread::None => {
                     return Err(TransportError::new(
                         b2_proto::TransportErrorKind::Other,
                         "a source range was asked of a source that cannot be re-read",
                     ));
-                };
-                transport::file_body(path, range, self.chunk_size)
-                    .await
-                    .map_err(|e| TransportError::new(b2_proto::TransportErrorKind::Other, e))?
-            }
+                }
+            },
             _ => {
                 return Err(TransportError::new(
                     b2_proto::TransportErrorKind::Other,
@@ -151,8 +193,18 @@ impl Inner {
     /// Runs a machine to completion.
     pub(crate) async fn drive<M: Machine>(
         &self,
+        machine: M,
+        source: &mut Source<'_>,
+    ) -> Result<M::Output, Error> {
+        self.drive_observed(machine, source, |_| {}).await
+    }
+
+    /// Runs a machine to completion, calling `observe` after each reply it takes in.
+    pub(crate) async fn drive_observed<M: Machine>(
+        &self,
         mut machine: M,
         source: &mut Source<'_>,
+        mut observe: impl FnMut(&M),
     ) -> Result<M::Output, Error> {
         let mut in_flight: FuturesUnordered<BoxFuture<'_, Event>> = FuturesUnordered::new();
         loop {
@@ -160,12 +212,9 @@ impl Inner {
             match step {
                 Step::Send(id, request) => {
                     tracing::trace!(method = %request.method(), uri = %request.uri().path(), "send");
-                    let file = match source {
-                        Source::File(path) => Some(*path),
-                        _ => None,
-                    };
+                    let reread = source.reread();
                     in_flight.push(Box::pin(async move {
-                        Event::Reply(id, self.send(request, file).await)
+                        Event::Reply(id, self.send(request, reread).await)
                     }));
                 }
                 Step::NeedPart { id, range, .. } => {
@@ -180,11 +229,17 @@ impl Inner {
                     let deadline = tokio::time::Instant::from_std(until);
                     tokio::select! {
                         () = tokio::time::sleep_until(deadline) => {}
-                        Some(event) = in_flight.next(), if !in_flight.is_empty() => deliver(&mut machine, event),
+                        Some(event) = in_flight.next(), if !in_flight.is_empty() => {
+                            deliver(&mut machine, event);
+                            observe(&machine);
+                        }
                     }
                 }
                 Step::Pending => match in_flight.next().await {
-                    Some(event) => deliver(&mut machine, event),
+                    Some(event) => {
+                        deliver(&mut machine, event);
+                        observe(&machine);
+                    }
                     None => {
                         return Err(Error::InvalidResponse {
                             op: "driver",
@@ -210,25 +265,35 @@ fn deliver<M: Machine>(machine: &mut M, event: Event) {
     }
 }
 
-/// Reads the bytes of a part: at an offset of a file, or the next bytes of a reader (fewer at
-/// its end; none once it is exhausted).
+/// Reads the bytes of a part: a slice of memory, at an offset of a file, or the next bytes of a
+/// reader (fewer at its end; none once it is exhausted).
 async fn read_part(source: &mut Source<'_>, range: std::ops::Range<u64>) -> Result<Bytes, Error> {
     let io_error = |source: io::Error| Error::Io {
         context: "reading the upload source",
         source,
     };
+    let len = usize::try_from(range.end.saturating_sub(range.start))
+        .map_err(|e| io_error(io::Error::other(e)))?;
     match source {
         Source::File(path) => transport::read_range(path, range).await.map_err(io_error),
-        Source::Reader(reader) => {
-            let len = usize::try_from(range.end.saturating_sub(range.start))
-                .map_err(|e| io_error(io::Error::other(e)))?;
-            let mut buf = Vec::with_capacity(len);
-            (&mut **reader)
-                .take(len as u64)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(io_error)?;
-            Ok(Bytes::from(buf))
+        Source::Memory(bytes) => {
+            let start = usize::try_from(range.start).map_err(|e| io_error(io::Error::other(e)))?;
+            let start = start.min(bytes.len());
+            Ok(bytes.slice(start..(start + len).min(bytes.len())))
+        }
+        Source::Reader { reader, prefix } => {
+            let mut buf = prefix.split_to(len.min(prefix.len()));
+            if buf.len() < len {
+                let want = len - buf.len();
+                buf.reserve(want);
+                let mut limited = (&mut **reader).take(want as u64);
+                while buf.len() < len {
+                    if limited.read_buf(&mut buf).await.map_err(io_error)? == 0 {
+                        break;
+                    }
+                }
+            }
+            Ok(buf.freeze())
         }
         Source::None => Err(io_error(io::Error::other(
             "the upload has no source to read",
