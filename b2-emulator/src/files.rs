@@ -570,10 +570,8 @@ impl Emulator {
             return Err(err(
                 400,
                 ErrorCode::AuthTokenLimit,
-                format!(
-                    "More than one concurrent upload using auth token {}",
-                    &token[..token.len().min(12)]
-                ),
+                // b2sdk recognises the error by this wording.
+                format!("more than one upload using auth token {token}"),
             ));
         }
         match test_mode(h).as_deref() {
@@ -1132,10 +1130,8 @@ impl Emulator {
             return Err(err(
                 400,
                 ErrorCode::SourceTooLarge,
-                format!(
-                    "copy source is larger than {} bytes: copy it by parts",
-                    self.config.max_small_file_size
-                ),
+                // b2sdk parses the size out of this wording.
+                format!("Copy source too big: {len}"),
             ));
         }
         let dest_bucket = p

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p b2-emulator -- --port 0 [--host 127.0.0.1] [--data-dir DIR] [--key-id ID]
-//!     [--key KEY] [--account-id ID] [--min-part-size N] [--seed N]
+//!     [--key KEY] [--account-id ID] [--min-part-size N] [--recommended-part-size N] [--seed N]
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use b2_emulator::{Config, Server};
 
 const USAGE: &str = "usage: b2-emulator [--port N] [--host ADDR] [--data-dir DIR] [--key-id ID] \
-[--key KEY] [--account-id ID] [--min-part-size N] [--seed N]";
+[--key KEY] [--account-id ID] [--min-part-size N] [--recommended-part-size N] [--seed N]";
 
 fn main() -> ExitCode {
     match run() {
@@ -53,6 +53,12 @@ fn run() -> Result<(), String> {
                     .parse()
                     .map_err(|_| "invalid --min-part-size".to_owned())?;
                 config = config.with_min_part_size(n);
+            }
+            "--recommended-part-size" => {
+                let n = value()?
+                    .parse()
+                    .map_err(|_| "invalid --recommended-part-size".to_owned())?;
+                config = config.with_recommended_part_size(n);
             }
             "--seed" => {
                 let n = value()?.parse().map_err(|_| "invalid --seed".to_owned())?;
