@@ -605,7 +605,7 @@ impl Emulator {
                     }
                     r
                 }
-                Err(r) => r,
+                Err(r) => *r,
             },
             Route::Download => match self.begin_download(&head, now) {
                 Ok(d) => {
@@ -631,7 +631,7 @@ impl Emulator {
                     }
                     Response::from_parts(parts, body)
                 }
-                Err(r) => r,
+                Err(r) => *r,
             },
             Route::Call => self.handle_call(&head, body, now),
         }

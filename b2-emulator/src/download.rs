@@ -125,11 +125,11 @@ impl Emulator {
         &mut self,
         head: &http::request::Parts,
         now: u64,
-    ) -> Result<Download, Response<Bytes>> {
+    ) -> Result<Download, Box<Response<Bytes>>> {
         let now = now.saturating_add(self.state.clock_offset_ms);
         let head_only = head.method == Method::HEAD;
         self.begin_download_inner(head, now)
-            .map_err(|e| e.into_response(head_only))
+            .map_err(|e| Box::new(e.into_response(head_only)))
     }
 
     fn begin_download_inner(&mut self, head: &http::request::Parts, now: u64) -> R<Download> {

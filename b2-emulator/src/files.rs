@@ -124,7 +124,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Guesses a content type from a file name for `b2/x-auto`.
-fn guess_content_type(name: &str) -> &'static str {
+pub(crate) fn guess_content_type(name: &str) -> &'static str {
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -500,10 +500,10 @@ impl Emulator {
         &mut self,
         head: &http::request::Parts,
         now: u64,
-    ) -> Result<PendingUpload, Response<Bytes>> {
+    ) -> Result<PendingUpload, Box<Response<Bytes>>> {
         let now = now.saturating_add(self.state.clock_offset_ms);
         self.begin_upload_inner(head, now)
-            .map_err(|e| e.into_response(false))
+            .map_err(|e| Box::new(e.into_response(false)))
     }
 
     fn begin_upload_inner(&mut self, head: &http::request::Parts, now: u64) -> R<PendingUpload> {

@@ -35,6 +35,11 @@ impl Emulator {
         check_name(&name)?;
         caller.require_name(&name)?;
         let ct = p.str("contentType")?;
+        let ct = if ct == "b2/x-auto" {
+            crate::files::guess_content_type(&name).to_owned()
+        } else {
+            ct
+        };
         let info = info_from_json(p.get("fileInfo"))?;
         let sse = sse_from_json(p.get("serverSideEncryption"), &bucket.default_sse)?;
         let (mode, until) = retention_from_json(p.get("fileRetention"))?;

@@ -367,7 +367,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
             let begun = lock(&shared).begin_upload(&head, now_ms());
             let mut up = match begun {
                 Ok(up) => up,
-                Err(r) => return Ok(full(r)),
+                Err(r) => return Ok(full(*r)),
             };
             let fault = up.fault();
             delay(fault).await;
@@ -406,7 +406,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
         Route::Download => {
             let begun = lock(&shared).begin_download(&head, now_ms());
             match begun {
-                Err(r) => Ok(full(r)),
+                Err(r) => Ok(full(*r)),
                 Ok(d) => {
                     let fault = d.fault();
                     delay(fault).await;
