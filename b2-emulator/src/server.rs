@@ -1,5 +1,6 @@
 //! The HTTP/1.1 server (hyper 1 on its own tokio runtime and thread).
 
+use std::future::Future as _;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
@@ -254,6 +255,8 @@ pub(crate) enum RespBody {
         cut_after: Option<u64>,
         /// Cut by an error (reset) rather than a clean end (truncation).
         reset: bool,
+        /// A pause before the cut, so the bytes sent so far leave the server first.
+        pause: Option<Pin<Box<tokio::time::Sleep>>>,
     },
 }
 
@@ -263,7 +266,7 @@ impl Body for RespBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match &mut *self {
             Self::Full(b) => Poll::Ready(
@@ -275,8 +278,15 @@ impl Body for RespBody {
                 reader,
                 cut_after,
                 reset,
+                pause,
             } => {
                 if *cut_after == Some(0) {
+                    let sleep = pause.get_or_insert_with(|| {
+                        Box::pin(tokio::time::sleep(Duration::from_millis(50)))
+                    });
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                     *cut_after = None;
                     return Poll::Ready(if *reset {
                         Some(Err(io::Error::new(
@@ -347,6 +357,7 @@ fn with_fault(r: Response<Bytes>, fault: Option<HttpFault>) -> Response<RespBody
                     reader,
                     cut_after: Some(half),
                     reset,
+                    pause: None,
                 },
             )
         }
@@ -423,6 +434,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
                             reader,
                             cut_after: cut,
                             reset: fault == Some(HttpFault::ResetResponseBody),
+                            pause: None,
                         },
                     ))
                 }
