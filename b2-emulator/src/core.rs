@@ -594,7 +594,7 @@ impl Emulator {
             Route::Upload => match self.begin_upload(&head, now) {
                 Ok(mut up) => {
                     let fault = up.fault;
-                    if let Err(e) = up.write(body) {
+                    if let Err(e) = up.write_bytes(body.clone()) {
                         self.abort_upload(up);
                         return bad_request(format!("failed to store upload: {e}"))
                             .into_response(false);

@@ -96,6 +96,15 @@ impl PendingUpload {
     ///
     /// An I/O error from the data directory. More bytes than announced are an error too.
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.write_bytes(Bytes::copy_from_slice(chunk))
+    }
+
+    /// Like [`PendingUpload::write`], keeping the buffer without copying when stored in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`PendingUpload::write`].
+    pub fn write_bytes(&mut self, chunk: Bytes) -> io::Result<()> {
         let end = self.received.saturating_add(chunk.len() as u64);
         if end > self.expected_len {
             return Err(io::Error::other("more data than Content-Length"));
@@ -105,15 +114,16 @@ impl PendingUpload {
         } else {
             usize::try_from((self.data_len - self.received).min(chunk.len() as u64)).unwrap_or(0)
         };
-        let (data, tail) = chunk.split_at(data_part.min(chunk.len()));
+        let mut data = chunk;
+        let tail = data.split_off(data_part.min(data.len()));
         if !data.is_empty() {
-            sha1::Digest::update(&mut self.hasher, data);
-            if let Err(e) = self.writer.write_all(data) {
+            sha1::Digest::update(&mut self.hasher, &data);
+            if let Err(e) = self.writer.write_bytes(data) {
                 self.io_error = Some(e.to_string());
                 return Err(e);
             }
         }
-        self.tail.extend_from_slice(tail);
+        self.tail.extend_from_slice(&tail);
         self.received = end;
         Ok(())
     }
@@ -725,7 +735,7 @@ impl Emulator {
             }
         };
         let blob = self.next_blob_id();
-        let writer = self.store.writer(blob).map_err(|e| {
+        let writer = self.store.writer(blob, data_len).map_err(|e| {
             err(
                 500,
                 ErrorCode::InternalError,

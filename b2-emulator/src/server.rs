@@ -133,6 +133,7 @@ async fn accept_loop(listener: StdListener, shared: Shared, mut stop: oneshot::R
                     let svc = service_fn(move |req| handle(req, Arc::clone(&shared)));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        .max_buf_size(4 << 20)
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
@@ -376,7 +377,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
     match classify(head.uri.path()) {
         Route::Upload => {
             let begun = lock(&shared).begin_upload(&head, now_ms());
-            let mut up = match begun {
+            let up = match begun {
                 Ok(up) => up,
                 Err(r) => return Ok(full(*r)),
             };
@@ -384,32 +385,53 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
             delay(fault).await;
             let reset_at =
                 (fault == Some(HttpFault::ResetRequestBody)).then(|| up.expected_len() / 2);
+            // Hashing and storing run on a blocking thread while this task reads the socket.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+            let worker = tokio::task::spawn_blocking(move || {
+                let mut up = up;
+                while let Some(chunk) = rx.blocking_recv() {
+                    if let Err(e) = up.write_bytes(chunk) {
+                        return (up, Some(e));
+                    }
+                }
+                (up, None)
+            });
             let mut received = 0u64;
+            let mut broken = None;
             loop {
                 if reset_at.is_some_and(|at| received >= at) {
-                    lock(&shared).abort_upload(up);
-                    return Err(io::Error::new(
+                    broken = Some(io::Error::new(
                         io::ErrorKind::ConnectionReset,
                         "injected reset",
                     ));
+                    break;
                 }
                 match body.frame().await {
                     None => break,
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
                             received += data.len() as u64;
-                            if let Err(e) = up.write(&data) {
-                                lock(&shared).abort_upload(up);
-                                let r = crate::core::bad_request(format!("upload failed: {e}"));
-                                return Ok(full(r.into_response(false)));
+                            if tx.send(data).await.is_err() {
+                                break;
                             }
                         }
                     }
                     Some(Err(e)) => {
-                        lock(&shared).abort_upload(up);
-                        return Err(io::Error::other(e));
+                        broken = Some(io::Error::other(e));
+                        break;
                     }
                 }
+            }
+            drop(tx);
+            let (up, write_error) = worker.await.map_err(io::Error::other)?;
+            if let Some(e) = broken {
+                lock(&shared).abort_upload(up);
+                return Err(e);
+            }
+            if let Some(e) = write_error {
+                lock(&shared).abort_upload(up);
+                let r = crate::core::bad_request(format!("upload failed: {e}"));
+                return Ok(full(r.into_response(false)));
             }
             let r = lock(&shared).finish_upload(up, now_ms());
             Ok(with_fault(r, fault))

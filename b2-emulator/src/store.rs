@@ -24,7 +24,8 @@ pub(crate) struct Blob {
 
 #[derive(Debug)]
 enum BlobData {
-    Memory(Bytes),
+    /// Chunks in order, and the offset where each starts.
+    Memory(Vec<Bytes>, Vec<u64>),
     File {
         path: PathBuf,
         garbage: Arc<Mutex<Vec<PathBuf>>>,
@@ -119,13 +120,18 @@ impl Store {
         dir.join("blobs").join(format!("{id:016x}"))
     }
 
-    /// Starts writing blob `id`.
-    pub(crate) fn writer(&mut self, id: u64) -> io::Result<BlobWriter> {
+    /// Starts writing blob `id` of (about) `size_hint` bytes.
+    pub(crate) fn writer(&mut self, id: u64, size_hint: u64) -> io::Result<BlobWriter> {
         match &self.dir {
             None => Ok(BlobWriter {
                 id,
                 len: 0,
-                sink: Sink::Memory(BytesMut::new()),
+                sink: Sink::Memory {
+                    chunks: Vec::new(),
+                    cur: BytesMut::with_capacity(
+                        usize::try_from(size_hint.min(MEM_CHUNK as u64)).unwrap_or(0),
+                    ),
+                },
             }),
             Some(dir) => {
                 self.next_tmp += 1;
@@ -224,7 +230,10 @@ pub(crate) struct BlobWriter {
 
 #[derive(Debug)]
 enum Sink {
-    Memory(BytesMut),
+    Memory {
+        chunks: Vec<Bytes>,
+        cur: BytesMut,
+    },
     File {
         file: BufWriter<File>,
         tmp: PathBuf,
@@ -238,7 +247,13 @@ impl BlobWriter {
     /// Appends bytes.
     pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Memory(buf) => buf.extend_from_slice(data),
+            Sink::Memory { chunks, cur } => {
+                cur.extend_from_slice(data);
+                if cur.len() >= MEM_CHUNK {
+                    chunks.push(cur.split().freeze());
+                    cur.reserve(MEM_CHUNK);
+                }
+            }
             Sink::File { file, .. } => file.write_all(data)?,
             Sink::Done => return Err(io::Error::other("blob already finished")),
         }
@@ -246,10 +261,36 @@ impl BlobWriter {
         Ok(())
     }
 
+    /// Appends bytes already in a buffer of their own; large buffers are kept without copying.
+    pub(crate) fn write_bytes(&mut self, data: Bytes) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Memory { chunks, cur } if data.len() >= MEM_CHUNK / 16 => {
+                if !cur.is_empty() {
+                    chunks.push(cur.split().freeze());
+                }
+                self.len += data.len() as u64;
+                chunks.push(data);
+                Ok(())
+            }
+            _ => self.write_all(&data),
+        }
+    }
+
     /// Makes the blob visible and returns its handle.
     pub(crate) fn finish(mut self) -> io::Result<Arc<Blob>> {
         let data = match std::mem::replace(&mut self.sink, Sink::Done) {
-            Sink::Memory(buf) => BlobData::Memory(buf.freeze()),
+            Sink::Memory { mut chunks, cur } => {
+                if !cur.is_empty() {
+                    chunks.push(cur.freeze());
+                }
+                let mut starts = Vec::with_capacity(chunks.len());
+                let mut pos = 0u64;
+                for c in &chunks {
+                    starts.push(pos);
+                    pos += c.len() as u64;
+                }
+                BlobData::Memory(chunks, starts)
+            }
             Sink::File {
                 file,
                 tmp,
@@ -289,6 +330,9 @@ pub struct ContentReader {
     open: Option<(u64, File)>,
 }
 
+/// Size of the buffers small writes are gathered into (memory store).
+const MEM_CHUNK: usize = 1 << 20;
+
 /// Largest chunk [`ContentReader::next_chunk`] returns.
 const CHUNK: u64 = 1 << 20;
 
@@ -306,7 +350,7 @@ impl ContentReader {
         let blob = Arc::new(Blob {
             id: 0,
             len,
-            data: BlobData::Memory(b),
+            data: BlobData::Memory(vec![b], vec![0]),
         });
         Self::new(vec![Segment {
             blob,
@@ -337,12 +381,21 @@ impl ContentReader {
             }
             let take = seg.len.min(CHUNK);
             let chunk = match &seg.blob.data {
-                BlobData::Memory(b) => {
-                    let start = usize::try_from(seg.offset).map_err(io::Error::other)?;
-                    let end = usize::try_from(seg.offset + take).map_err(io::Error::other)?;
-                    b.get(start..end)
-                        .map(|s| b.slice_ref(s))
-                        .ok_or_else(|| io::Error::other("blob shorter than recorded"))?
+                BlobData::Memory(chunks, starts) => {
+                    let i = starts
+                        .partition_point(|&s| s <= seg.offset)
+                        .saturating_sub(1);
+                    let (Some(chunk), Some(&chunk_start)) = (chunks.get(i), starts.get(i)) else {
+                        return Err(io::Error::other("blob shorter than recorded"));
+                    };
+                    let start =
+                        usize::try_from(seg.offset - chunk_start).map_err(io::Error::other)?;
+                    let avail = chunk.len().saturating_sub(start);
+                    let n = usize::try_from(take).map_err(io::Error::other)?.min(avail);
+                    if n == 0 {
+                        return Err(io::Error::other("blob shorter than recorded"));
+                    }
+                    chunk.slice(start..start + n)
                 }
                 BlobData::File { path, .. } => {
                     let reuse = matches!(&self.open, Some((id, _)) if *id == seg.blob.id);
@@ -360,8 +413,8 @@ impl ContentReader {
                     Bytes::from(buf)
                 }
             };
-            seg.offset += take;
-            seg.len -= take;
+            seg.offset += chunk.len() as u64;
+            seg.len -= chunk.len() as u64;
             return Ok(Some(chunk));
         }
     }
