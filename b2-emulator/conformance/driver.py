@@ -317,6 +317,53 @@ def _():
         assert "cli/file.bin" not in b2("ls", "-r", f"b2://{bucket}/")
 
 
+def control(path, body=None, method="POST"):
+    req = urllib.request.Request(REALM + "/__emulator/" + path, data=json.dumps(body).encode() if body else None, method=method)
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+
+
+@check("retries: b2sdk recovers from injected 503s on uploads and 429s on calls")
+def _():
+    b = state["bucket"]
+    control("faults", {"action": "status", "status": 503, "target": "uploads", "percent": 30})
+    control("faults", {"action": "status", "status": 429, "retryAfter": 1, "target": "b2_list_file_names", "count": 1})
+    try:
+        fv = b.upload_bytes(DATA_LARGE, "retry/large.bin")
+        for i in range(6):
+            b.upload_bytes(DATA_SMALL[: 1000 + i], f"retry/small-{i}.bin")
+        names = [f.file_name for f, _ in b.ls("retry", recursive=True)]
+        assert len(names) == 7, names
+        out = io.BytesIO()
+        b.download_file_by_id(fv.id_).save(out)
+        assert out.getvalue() == DATA_LARGE
+    finally:
+        control("faults", method="DELETE")
+
+
+@check("b2 command-line tool: ls --versions, large upload with threads, download URL")
+def _():
+    env = dict(os.environ, B2_ENVIRONMENT=REALM, B2_APPLICATION_KEY_ID=KEY_ID, B2_APPLICATION_KEY=KEY)
+    with tempfile.TemporaryDirectory() as d:
+        env["B2_ACCOUNT_INFO"] = os.path.join(d, "account.sqlite")
+
+        def b2(*args):
+            return subprocess.run([B2_EXE, *args], env=env, check=True, capture_output=True, text=True).stdout
+
+        bucket = state["bucket"].name
+        src = os.path.join(d, "large.bin")
+        with open(src, "wb") as f:
+            f.write(DATA_LARGE)
+        b2("file", "upload", "--no-progress", "--threads", "4", bucket, src, "cli/large.bin")
+        b2("file", "upload", "--no-progress", bucket, src, "cli/large.bin")
+        listing = b2("ls", "--versions", "-r", f"b2://{bucket}/cli/")
+        assert listing.count("cli/large.bin") == 2, listing
+        url = b2("file", "url", "--with-auth", f"b2://{bucket}/cli/large.bin").strip()
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == DATA_LARGE
+        b2("rm", "--versions", "-r", f"b2://{bucket}/cli/")
+
+
 @check("bucket delete: refused while not empty, then allowed")
 def _():
     other = state["other"]

@@ -15,7 +15,7 @@ use crate::model::{AccountToken, Key, Sse, State};
 use crate::store::Store;
 
 /// Every capability a v4 key can hold (the master key holds them all).
-pub const ALL_CAPABILITIES: [&str; 27] = [
+pub const ALL_CAPABILITIES: [&str; 26] = [
     "listKeys",
     "writeKeys",
     "deleteKeys",
@@ -42,7 +42,6 @@ pub const ALL_CAPABILITIES: [&str; 27] = [
     "deleteFiles",
     "readBucketNotifications",
     "writeBucketNotifications",
-    "readBucketLogging",
 ];
 
 /// How long an account authorization token lives (24 hours).
@@ -145,6 +144,8 @@ pub(crate) struct ApiErr {
     pub(crate) code: String,
     pub(crate) message: String,
     pub(crate) retry_after: Option<u64>,
+    /// `Content-Range: bytes */<length>` on a 416.
+    pub(crate) content_range: Option<String>,
 }
 
 pub(crate) type R<T> = Result<T, ApiErr>;
@@ -155,6 +156,7 @@ pub(crate) fn err(status: u16, code: ErrorCode, message: impl Into<String>) -> A
         code: code.as_str().to_owned(),
         message: message.into(),
         retry_after: None,
+        content_range: None,
     }
 }
 
@@ -190,6 +192,12 @@ impl ApiErr {
             header::CACHE_CONTROL,
             HeaderValue::from_static("max-age=0, no-cache, no-store"),
         );
+        if let Some(v) = self
+            .content_range
+            .and_then(|c| HeaderValue::try_from(c).ok())
+        {
+            r.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
         if let Some(s) = self.retry_after {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));

@@ -106,7 +106,7 @@ impl Emulator {
             DownloadToken {
                 bucket_id: bucket_id.clone(),
                 prefix: prefix.clone(),
-                expires: now + secs * 1000,
+                expires: now.saturating_add(secs * 1000),
                 overrides,
             },
         );
@@ -281,6 +281,7 @@ impl Emulator {
             None => None,
             Some(r) => Some(parse_range(r, total).map_err(|mut e| {
                 e.message = format!("range not satisfiable for a file of {total} bytes");
+                e.content_range = Some(format!("bytes */{total}"));
                 e
             })?),
         };

@@ -117,7 +117,9 @@ impl PendingUpload {
         let mut data = chunk;
         let tail = data.split_off(data_part.min(data.len()));
         if !data.is_empty() {
-            sha1::Digest::update(&mut self.hasher, &data);
+            if matches!(self.sha_mode, ShaMode::Hex(_) | ShaMode::AtEnd) {
+                sha1::Digest::update(&mut self.hasher, &data);
+            }
             if let Err(e) = self.writer.write_bytes(data) {
                 self.io_error = Some(e.to_string());
                 return Err(e);
@@ -418,12 +420,12 @@ impl Emulator {
                     .and_then(Value::as_u64)
                     .unwrap_or(0);
                 let days = match d.pointer("/period/unit").and_then(Value::as_str) {
-                    Some("years") => dur * 365,
+                    Some("years") => dur.saturating_mul(365),
                     _ => dur,
                 };
                 retention = Some(Retention {
                     mode: m.to_owned(),
-                    until: now + days * 86_400_000,
+                    until: now.saturating_add(days.saturating_mul(86_400_000)),
                 });
             }
         }
@@ -466,7 +468,7 @@ impl Emulator {
             UploadToken {
                 target,
                 key_id: key_id.to_owned(),
-                expires: now + UPLOAD_TOKEN_LIFETIME_MS,
+                expires: now.saturating_add(UPLOAD_TOKEN_LIFETIME_MS),
             },
         );
         // Forget expired upload tokens.

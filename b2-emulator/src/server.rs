@@ -87,7 +87,18 @@ impl ServerBuilder {
     pub fn start(self) -> io::Result<Server> {
         let listener = StdListener::bind(self.addr)?;
         listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let bound = listener.local_addr()?;
+        // Clients cannot connect to 0.0.0.0 / [::]: advertise loopback for them.
+        let addr = if bound.ip().is_unspecified() {
+            let ip: std::net::IpAddr = if bound.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            SocketAddr::new(ip, bound.port())
+        } else {
+            bound
+        };
         let url = format!("http://{addr}");
         let config = self.config.with_base_url(url.clone());
         let emu = match &self.data_dir {

@@ -1007,6 +1007,7 @@ fn download_headers_ranges_and_head() {
     let r = h.download(&path, &[("Authorization", &tok), ("Range", "bytes=10-")]);
     assert_eq!(r.status(), 416);
     assert_eq!(body_json(&r)["code"], "range_not_satisfiable");
+    assert_eq!(r.headers()["content-range"], "bytes */10");
 
     // Query overrides and the token as a query parameter.
     let r = h.download(&format!("/b2api/v4/b2_download_file_by_id?fileId={id}&b2ContentType=text%2Fx-custom&Authorization={tok}"), &[]);
