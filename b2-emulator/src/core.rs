@@ -615,6 +615,7 @@ impl Emulator {
                 }
                 Err(r) => *r,
             },
+            Route::Download if head.method == Method::POST => self.handle_call(&head, body, now),
             Route::Download => match self.begin_download(&head, now) {
                 Ok(d) => {
                     let fault = d.fault;
@@ -663,6 +664,9 @@ impl Emulator {
             return err(404, ErrorCode::NotFound, format!("no such path: {path}"))
                 .into_response(false);
         };
+        if name == "b2_download_file_by_id" && head.method == Method::POST {
+            return self.download_by_id_post(head, body, now);
+        }
         let ctx = Ctx {
             headers: &head.headers,
             version,
@@ -707,6 +711,42 @@ impl Emulator {
             r.extensions_mut().insert(f);
         }
         r
+    }
+
+    /// `b2_download_file_by_id` as a POST with `{"fileId": ...}`: served like the GET form.
+    fn download_by_id_post(
+        &mut self,
+        head: &http::request::Parts,
+        body: &[u8],
+        now: u64,
+    ) -> Response<Bytes> {
+        // `now` already includes the clock offset; begin_download adds it again.
+        let now = now.saturating_sub(self.state.clock_offset_ms);
+        let file_id = match Params::parse(&head.method, None, body).and_then(|p| p.str("fileId")) {
+            Ok(id) => id,
+            Err(e) => return e.into_response(false),
+        };
+        let mut get = Request::get(format!(
+            "{}?fileId={}",
+            head.uri.path(),
+            b2_proto::encoding::encode_query(&file_id)
+        ))
+        .body(())
+        .map(|r| r.into_parts().0)
+        .unwrap_or_else(|_| head.clone());
+        get.headers = head.headers.clone();
+        get.method = Method::GET;
+        match self.begin_download(&get, now) {
+            Ok(d) => {
+                let (parts, reader) = d.into_parts();
+                match reader.read_all() {
+                    Ok(b) => Response::from_parts(parts, b),
+                    Err(e) => err(500, ErrorCode::InternalError, format!("read failed: {e}"))
+                        .into_response(false),
+                }
+            }
+            Err(r) => *r,
+        }
     }
 
     fn call(&mut self, name: &str, ctx: &Ctx<'_>, p: &Params) -> R<Value> {

@@ -447,7 +447,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
             let r = lock(&shared).finish_upload(up, now_ms());
             Ok(with_fault(r, fault))
         }
-        Route::Download => {
+        Route::Download if head.method != http::Method::POST => {
             let begun = lock(&shared).begin_download(&head, now_ms());
             match begun {
                 Err(r) => Ok(full(*r)),
@@ -473,7 +473,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
                 }
             }
         }
-        Route::Call => {
+        Route::Call | Route::Download => {
             let limited = http_body_util::Limited::new(body, MAX_JSON_BODY);
             let bytes = match limited.collect().await {
                 Ok(c) => c.to_bytes(),

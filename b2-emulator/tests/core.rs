@@ -1014,6 +1014,16 @@ fn download_headers_ranges_and_head() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/x-custom");
 
+    // POST form of download by id.
+    let req = Request::post("/b2api/v4/b2_download_file_by_id")
+        .header("Authorization", tok.as_str())
+        .header("Range", "bytes=0-1")
+        .body(Bytes::from(json!({"fileId": id}).to_string()))
+        .unwrap();
+    let r = h.raw(req);
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.body().as_ref(), b"01");
+
     // HEAD: headers without a body.
     let req = Request::head(&path)
         .header("Authorization", tok.as_str())
