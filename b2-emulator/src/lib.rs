@@ -32,7 +32,8 @@
 //! `--data-dir DIR` (persist contents and metadata; without it everything is in memory),
 //! `--key-id ID` / `--key KEY` (the master key), `--account-id ID`, `--min-part-size N` (smallest
 //! part of a large file except the last; B2's is 5,000,000), `--recommended-part-size N`,
-//! `--seed N` (ids, tokens and random faults are reproducible from it).
+//! `--seed N` (ids, tokens and random faults are reproducible from it), `--fault JSON`
+//! (repeatable; a fault rule in the form the control endpoint takes, see below).
 //!
 //! # In your own tests
 //!
@@ -79,7 +80,8 @@
 //!   "target": "uploads", "count": 1}` (or `"percent": 30`). Actions: `status` (any 4xx/5xx,
 //!   e.g. 500, 503, 429 with `Retry-After`), `expire_token`, `reset_request_body`,
 //!   `reset_response_body`, `truncate_response`, `delay` (`"ms"`). Targets: `uploads`,
-//!   `downloads`, `calls`, `all`, or a call name. `DELETE /__emulator/faults` clears them.
+//!   `downloads`, `calls`, `all`, or a call name. `DELETE /__emulator/faults` clears them. The
+//!   binary takes the same JSON with `--fault`.
 //! * `POST /__emulator/clock` with `{"advanceMs": N}` or `{"advanceSeconds": N}` moves the clock;
 //!   `POST /__emulator/expire-tokens` expires every account token; `GET /__emulator/info`.
 //!

@@ -3,15 +3,16 @@
 //! ```text
 //! cargo run -p b2-emulator -- --port 0 [--host 127.0.0.1] [--data-dir DIR] [--key-id ID]
 //!     [--key KEY] [--account-id ID] [--min-part-size N] [--recommended-part-size N] [--seed N]
+//!     [--fault '{"action": "status", "status": 503, "target": "uploads", "percent": 10}']...
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use b2_emulator::{Config, Server};
+use b2_emulator::{Config, FaultRule, Server};
 
 const USAGE: &str = "usage: b2-emulator [--port N] [--host ADDR] [--data-dir DIR] [--key-id ID] \
-[--key KEY] [--account-id ID] [--min-part-size N] [--recommended-part-size N] [--seed N]";
+[--key KEY] [--account-id ID] [--min-part-size N] [--recommended-part-size N] [--seed N] [--fault JSON]...";
 
 fn main() -> ExitCode {
     match run() {
@@ -28,6 +29,7 @@ fn run() -> Result<(), String> {
     let mut host: IpAddr = IpAddr::from([127, 0, 0, 1]);
     let mut config = Config::new();
     let mut data_dir = None;
+    let mut faults = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -60,6 +62,11 @@ fn run() -> Result<(), String> {
                     .map_err(|_| "invalid --recommended-part-size".to_owned())?;
                 config = config.with_recommended_part_size(n);
             }
+            "--fault" => {
+                let v: serde_json::Value = serde_json::from_str(&value()?)
+                    .map_err(|e| format!("--fault takes a JSON rule: {e}"))?;
+                faults.push(FaultRule::from_json(&v).map_err(|e| format!("--fault: {e}"))?);
+            }
             "--seed" => {
                 let n = value()?.parse().map_err(|_| "invalid --seed".to_owned())?;
                 config = config.with_seed(n);
@@ -74,6 +81,9 @@ fn run() -> Result<(), String> {
         builder = builder.with_data_dir(dir);
     }
     let server = builder.start().map_err(|e| format!("cannot start: {e}"))?;
+    for rule in faults {
+        server.add_fault(rule);
+    }
     println!("b2-emulator listening on {}", server.url());
     println!("B2_ENVIRONMENT={}", server.url());
     println!("B2_APPLICATION_KEY_ID={}", server.key_id());

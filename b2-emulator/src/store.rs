@@ -195,14 +195,15 @@ impl Store {
         }
     }
 
-    /// Writes `bytes` to `name` in the data directory atomically (temporary file, then rename).
+    /// Writes `bytes` to `name` in the data directory atomically (temporary file, then rename):
+    /// a process killed at any moment leaves the old or the new version, never a mix. (No
+    /// fsync: surviving power loss is not a goal of a test server.)
     pub(crate) fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let tmp = dir.join(format!("{name}.tmp"));
         {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;
-            f.sync_data()?;
         }
         fs::rename(&tmp, dir.join(name))
     }
