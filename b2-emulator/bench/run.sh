@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Benchmarks b2-emulator on loopback with curl as the client:
+#   1. upload and download of a 1 GiB file (memory store), in GiB/s;
+#   2. small JSON calls (b2_list_buckets) per second, over kept-alive connections;
+#   3. peak RSS of the emulator while a 2 GiB file is uploaded to a --data-dir store.
+#
+#   bash b2-emulator/bench/run.sh
+#
+# Bounded: a fixed number of requests, loopback only; the emulators it starts are stopped on exit.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$target/bench-emulator"
+calls="${BENCH_CALLS:-20000}"
+mkdir -p "$work"
+cargo build --quiet --release -p b2-emulator --bin b2-emulator --manifest-path "$root/Cargo.toml"
+bin="$target/release/b2-emulator"
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$work/data" "$work/out.bin"
+}
+trap cleanup EXIT
+
+start() { # start ARGS... ; sets url, key_id, key, pid
+    local out="$work/emulator-$RANDOM.out"
+    "$bin" --port 0 "$@" >"$out" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    for _ in $(seq 1 100); do grep -q '^B2_APPLICATION_KEY=' "$out" && break; sleep 0.1; done
+    url="$(sed -n 's/^B2_ENVIRONMENT=//p' "$out")"
+    key_id="$(sed -n 's/^B2_APPLICATION_KEY_ID=//p' "$out")"
+    key="$(sed -n 's/^B2_APPLICATION_KEY=//p' "$out")"
+}
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+prepare() { # authorize, create a bucket, get an upload URL
+    auth="$(curl -s -u "$key_id:$key" "$url/b2api/v4/b2_authorize_account")"
+    token="$(echo "$auth" | json "['authorizationToken']")"
+    account="$(echo "$auth" | json "['accountId']")"
+    bucket_id="$(curl -s -H "Authorization: $token" -d "{\"accountId\":\"$account\",\"bucketName\":\"bench-$1\",\"bucketType\":\"allPrivate\"}" \
+        "$url/b2api/v4/b2_create_bucket" | json "['bucketId']")"
+    up="$(curl -s -H "Authorization: $token" -d "{\"bucketId\":\"$bucket_id\"}" "$url/b2api/v4/b2_get_upload_url")"
+    upload_url="$(echo "$up" | json "['uploadUrl']")"
+    upload_token="$(echo "$up" | json "['authorizationToken']")"
+}
+
+upload() { # upload FILE NAME SHA1 -> prints bytes/s
+    curl -s -o "$work/upload-reply.json" -w '%{http_code} %{speed_upload}\n' \
+        -H "Authorization: $upload_token" -H "X-Bz-File-Name: $2" -H "Content-Type: application/octet-stream" \
+        -H "X-Bz-Content-Sha1: $3" -H "Expect:" -X POST -T "$1" "$upload_url"
+}
+
+gib() { python3 -c "print(f'{$1 / 2**30:.2f}')"; }
+
+# 1. 1 GiB up and down, memory store.
+file1="$work/one-gib.bin"
+[ -f "$file1" ] || head -c $((1 << 30)) /dev/urandom >"$file1"
+sha1="$(sha1sum "$file1" | cut -d' ' -f1)"
+start
+prepare one
+read -r code up_speed < <(upload "$file1" big.bin "$sha1")
+[ "$code" = 200 ] || { echo "upload failed: $code"; cat "$work/upload-reply.json"; exit 1; }
+read -r code down_speed < <(curl -s -o /dev/null -w '%{http_code} %{speed_download}\n' -H "Authorization: $token" "$url/file/bench-one/big.bin")
+[ "$code" = 200 ] || { echo "download failed: $code"; exit 1; }
+# Check the bytes in a second download (not timed: writing 1 GiB to disk would be measured too).
+curl -s -H "Authorization: $token" "$url/file/bench-one/big.bin" | cmp -s "$file1" - || { echo "downloaded bytes differ"; exit 1; }
+echo "upload 1 GiB:   $(gib "$up_speed") GiB/s"
+echo "download 1 GiB: $(gib "$down_speed") GiB/s"
+
+# 2. Small JSON calls per second: curl --parallel over kept-alive connections.
+cfg="$work/calls.cfg"
+{
+    echo "header = \"Authorization: $token\""
+    echo "data = \"{\\\"accountId\\\":\\\"$account\\\"}\""
+    for _ in $(seq 1 "$calls"); do
+        echo "url = \"$url/b2api/v4/b2_list_buckets\""
+        echo "output = \"/dev/null\""
+    done
+} >"$cfg"
+t0="$(date +%s.%N)"
+curl -s --parallel --parallel-max 8 -K "$cfg"
+t1="$(date +%s.%N)"
+python3 -c "print(f'small JSON calls: {$calls / ($t1 - $t0):.0f}/s ($calls calls of b2_list_buckets)')"
+
+# 3. Peak RSS while uploading 2 GiB to a data directory.
+file2="$work/two-gib.bin"
+[ -f "$file2" ] || { cat "$file1" "$file1" >"$file2"; }
+sha2="$(sha1sum "$file2" | cut -d' ' -f1)"
+rm -rf "$work/data"
+start --data-dir "$work/data"
+prepare two
+read -r code _ < <(upload "$file2" two.bin "$sha2")
+[ "$code" = 200 ] || { echo "2 GiB upload failed: $code"; cat "$work/upload-reply.json"; exit 1; }
+rss_kib="$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' "/proc/$pid/status")"
+echo "peak RSS, 2 GiB upload to --data-dir: $((rss_kib / 1024)) MiB"
+[ "$rss_kib" -lt $((100 * 1024)) ] || { echo "peak RSS over 100 MiB"; exit 1; }
