@@ -1002,6 +1002,177 @@ pub fn upload_progress_is_reported<H: Harness>(h: &H, t: &Target) {
     );
 }
 
+/// Notification rules are stored, returned, replaced and cleared; the signing secret is never
+/// printed.
+pub fn notification_rules_round_trip<H: Harness>(h: &H, t: &Target) {
+    use b2_proto::model::{EventType, NotificationRule, TargetConfiguration};
+    let b = new_bucket(h, t);
+    let id = b.bucket.bucket_id.clone();
+    let secret = "0123456789abcdefghijABCDEFGHIJ01";
+    let rule = NotificationRule::new(
+        "uploads",
+        [EventType::ObjectCreatedAll],
+        TargetConfiguration::webhook("https://hooks.example.com/b2")
+            .with_signing_secret(b2_proto::SigningSecret::new(secret))
+            .with_custom_header("X-Tenant", "suite"),
+    )
+    .with_object_name_prefix("incoming/");
+    let set = h
+        .set_notification_rules(&id, vec![rule])
+        .expect("rules set");
+    assert!(
+        !format!("{set:?}").contains(secret),
+        "the signing secret is never in Debug"
+    );
+    let got = h.notification_rules(&id).unwrap();
+    assert_eq!(got.event_notification_rules.len(), 1);
+    let stored = &got.event_notification_rules[0];
+    assert_eq!(stored.name, "uploads");
+    assert_eq!(stored.event_types, [EventType::ObjectCreatedAll]);
+    assert_eq!(stored.object_name_prefix, "incoming/");
+    let cleared = h.set_notification_rules(&id, Vec::new()).unwrap();
+    assert!(cleared.event_notification_rules.is_empty());
+    assert!(
+        h.notification_rules(&id)
+            .unwrap()
+            .event_notification_rules
+            .is_empty()
+    );
+}
+
+/// SSE-B2 and SSE-C: encrypted files round-trip; SSE-C needs the same key to read.
+pub fn server_side_encryption_sse_b2_and_sse_c<H: Harness>(h: &H, t: &Target) {
+    use b2_proto::model::{CustomerKey, Encryption, EncryptionMode};
+    let b = new_bucket(h, t);
+    let body = data(3000, 31);
+    let sse_b2 = h
+        .upload_bytes(
+            b.file("sse-b2.bin").with_encryption(Encryption::SseB2),
+            body.clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        sse_b2
+            .server_side_encryption
+            .as_ref()
+            .and_then(|e| e.mode.clone()),
+        Some(EncryptionMode::SseB2)
+    );
+    let (head, bytes, _) = h
+        .download_bytes(DownloadFileById::new(sse_b2.file_id.unwrap()))
+        .unwrap();
+    assert_eq!(bytes, body);
+    assert_eq!(
+        head.server_side_encryption.and_then(|e| e.mode),
+        Some(EncryptionMode::SseB2)
+    );
+    let key = CustomerKey::new([42u8; 32]);
+    let sse_c = h
+        .upload_bytes(
+            b.file("sse-c.bin")
+                .with_encryption(Encryption::SseC(key.clone())),
+            body.clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        sse_c
+            .server_side_encryption
+            .as_ref()
+            .and_then(|e| e.mode.clone()),
+        Some(EncryptionMode::SseC)
+    );
+    let id = sse_c.file_id.unwrap();
+    let (_, bytes, v) = h
+        .download_bytes(DownloadFileById::new(id.clone()).with_customer_key(key.clone()))
+        .unwrap();
+    assert_eq!(bytes, body);
+    assert_matched(&v);
+    let without = h.download_bytes(DownloadFileById::new(id.clone()));
+    assert!(
+        without.is_err(),
+        "an SSE-C file cannot be read without its key"
+    );
+    expect_code(
+        h.download_bytes(DownloadFileById::new(id).with_customer_key(CustomerKey::new([7u8; 32]))),
+        ErrorCode::AccessDenied,
+    );
+}
+
+/// Object Lock: retention and legal hold are set, read back, and protect the file.
+pub fn object_lock_retention_and_legal_hold<H: Harness>(h: &H, t: &Target) {
+    use b2_proto::model::{FileRetention, LegalHold, RetentionMode};
+    let bucket_name = BucketName::new(t.bucket_name()).unwrap();
+    let bucket = h
+        .create_bucket(
+            ops::CreateBucket::new(bucket_name, BucketType::AllPrivate)
+                .with_file_lock_enabled(true),
+        )
+        .expect("lock-enabled bucket");
+    let b = TestBucket { h, bucket };
+    assert_eq!(b.bucket.is_file_lock_enabled(), Some(true));
+    let up = h
+        .upload_bytes(
+            b.file("locked.txt").with_lock_enabled_bucket(true),
+            Bytes::from_static(b"keep me"),
+        )
+        .unwrap();
+    let id = up.file_id.clone().unwrap();
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 86_400_000;
+    let set = h
+        .run(ops::UpdateFileRetention::new(
+            up.file_name.clone(),
+            id.clone(),
+            FileRetention::new(RetentionMode::Governance, until),
+        ))
+        .expect("retention set");
+    assert_eq!(set.file_retention.mode, Some(RetentionMode::Governance));
+    let held = h
+        .run(ops::UpdateFileLegalHold::new(
+            up.file_name.clone(),
+            id.clone(),
+            LegalHold::On,
+        ))
+        .expect("hold set");
+    assert_eq!(held.legal_hold, Some(LegalHold::On));
+    let info = h.file_info(&id).unwrap();
+    assert_eq!(
+        info.file_retention
+            .and_then(|r| r.value)
+            .and_then(|r| r.mode),
+        Some(RetentionMode::Governance)
+    );
+    assert_eq!(info.legal_hold.and_then(|l| l.value), Some(LegalHold::On));
+    let head = h
+        .file_info_by_name(&b.bucket.bucket_name, &up.file_name)
+        .unwrap();
+    assert_eq!(head.legal_hold.value, Some(LegalHold::On));
+    assert!(
+        h.delete_file_version(&up.file_name, &id).is_err(),
+        "a held file cannot be deleted"
+    );
+    h.run(ops::UpdateFileLegalHold::new(
+        up.file_name.clone(),
+        id.clone(),
+        LegalHold::Off,
+    ))
+    .unwrap();
+    assert!(
+        h.delete_file_version(&up.file_name, &id).is_err(),
+        "governance retention still protects it"
+    );
+    h.run(
+        ops::UpdateFileRetention::new(up.file_name.clone(), id.clone(), FileRetention::none())
+            .with_bypass_governance(true),
+    )
+    .expect("governance retention lifted with bypassGovernance");
+    h.delete_file_version(&up.file_name, &id)
+        .expect("deletable once unprotected");
+}
+
 /// 20% of uploads answered 503: every upload still lands, on new upload URLs.
 pub fn faults_503_on_uploads_are_survived<H: Harness>(h: &H, t: &Target) {
     if t.skip_without_emulator("faults_503_on_uploads_are_survived") {
