@@ -211,7 +211,7 @@ impl Inner {
             let step = machine.poll_step(Instant::now());
             match step {
                 Step::Send(id, request) => {
-                    tracing::trace!(method = %request.method(), uri = %request.uri().path(), "send");
+                    tracing::debug!(method = %request.method(), path = %request.uri().path(), "send");
                     let reread = source.reread();
                     in_flight.push(Box::pin(async move {
                         Event::Reply(id, self.send(request, reread).await)
@@ -311,6 +311,15 @@ pub(crate) const DEFAULT_TIMEOUTS: transport::Timeouts = transport::Timeouts {
 impl Inner {
     /// Obtains a download's head with retries and re-authorization, keeping its body streaming.
     pub(crate) async fn fetch_head<Op: DownloadCall>(
+        &self,
+        op: Op,
+    ) -> Result<(DownloadHead, Incoming), Error> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("b2_download", op = Op::NAME);
+        self.fetch_head_inner(op).instrument(span).await
+    }
+
+    async fn fetch_head_inner<Op: DownloadCall>(
         &self,
         op: Op,
     ) -> Result<(DownloadHead, Incoming), Error> {

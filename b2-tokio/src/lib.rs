@@ -199,9 +199,15 @@ impl Client {
     ///
     /// The operation's documented B2 errors, and transport errors once retries are exhausted.
     pub async fn run<Op: Operation>(&self, op: Op) -> Result<Op::Output, Error> {
-        let session = self.inner.session().await?;
-        let call = Call::new(op, session, &self.inner.policy());
-        self.inner.drive(call, &mut Source::None).await
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("b2_call", op = Op::NAME);
+        async {
+            let session = self.inner.session().await?;
+            let call = Call::new(op, session, &self.inner.policy());
+            self.inner.drive(call, &mut Source::None).await
+        }
+        .instrument(span)
+        .await
     }
 }
 

@@ -9,6 +9,7 @@ use b2_proto::transfer::{NewFile, UploadMachine, UploadStrategy};
 use b2_proto::{Error, FileId, InvalidInput};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tracing::Instrument as _;
 
 use crate::Client;
 use crate::client::Source;
@@ -346,8 +347,7 @@ impl Client {
         mut source: Source<'_>,
         options: &UploadOptions,
     ) -> Result<FileVersion, Error> {
-        let span = tracing::debug_span!("upload", file = %file.file_name());
-        let _enter = span.enter();
+        let span = tracing::info_span!("b2_upload", file = %file.file_name());
         let mut last = Progress::new(0, None);
         let progress = options.progress.clone();
         let mut machine = machine;
@@ -362,6 +362,7 @@ impl Client {
                     }
                 }
             })
+            .instrument(span)
             .await;
         if result.is_ok() {
             if let Some(target) = machine.take_target() {
