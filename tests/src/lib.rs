@@ -60,3 +60,8 @@ macro_rules! behaviour_suite {
         )*
     };
 }
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
