@@ -203,6 +203,19 @@ impl UploadStrategy {
         }
     }
 
+    /// How much of a source of unknown length to read before choosing how to upload it:
+    /// read up to this many bytes plus one, then call [`UploadMachine::from_probed`].
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::Size`] for a part size out of B2's range.
+    pub fn probe_len(&self, session: &Session) -> Result<u64, InvalidInput> {
+        Ok(self
+            .cutoff
+            .get()
+            .min(self.stream_plan(session)?.part_size()))
+    }
+
     /// The part size for sources of unknown length.
     ///
     /// # Errors
@@ -354,6 +367,32 @@ impl UploadMachine {
         Self(Kind::Large(
             LargeUpload::from_unsized_reader(file.start.clone(), plan, session, policy)
                 .with_max_in_flight(strategy.max_in_flight),
+        ))
+    }
+
+    /// Uploads a source of unknown length whose first bytes, `prefix`, were read as
+    /// [`UploadStrategy::probe_len`] says: one `b2_upload_file` of `prefix` when the source
+    /// ended within the probe, else the large-file API, to which the driver supplies `prefix`
+    /// first and then the rest of the source (`NeedPart`, in order).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::Size`] for a part size out of B2's range.
+    pub fn from_probed(
+        file: &NewFile,
+        prefix: &Bytes,
+        strategy: &UploadStrategy,
+        session: Arc<Session>,
+        policy: &RetryPolicy,
+        target: Option<PooledTarget>,
+    ) -> Result<Self, InvalidInput> {
+        let plan = strategy.stream_plan(&session)?;
+        if prefix.len() as u64 <= strategy.probe_len(&session)? {
+            let one_part = strategy.with_cutoff(u64::MAX);
+            return Self::from_bytes(file, prefix.clone(), &one_part, session, policy, target);
+        }
+        Ok(Self::from_unsized_reader(
+            file, plan, strategy, session, policy,
         ))
     }
 

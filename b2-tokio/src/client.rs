@@ -32,7 +32,7 @@ pub(crate) enum Source<'a> {
     /// A reader that is read once, in order; `prefix` holds bytes already read from it.
     Reader {
         reader: &'a mut (dyn AsyncRead + Unpin + Send),
-        prefix: bytes::BytesMut,
+        prefix: Bytes,
     },
 }
 
@@ -282,7 +282,11 @@ async fn read_part(source: &mut Source<'_>, range: std::ops::Range<u64>) -> Resu
             Ok(bytes.slice(start..(start + len).min(bytes.len())))
         }
         Source::Reader { reader, prefix } => {
-            let mut buf = prefix.split_to(len.min(prefix.len()));
+            let head = prefix.split_to(len.min(prefix.len()));
+            if head.len() == len {
+                return Ok(head);
+            }
+            let mut buf = bytes::BytesMut::from(&head[..]);
             if buf.len() < len {
                 let want = len - buf.len();
                 buf.reserve(want);

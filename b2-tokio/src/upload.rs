@@ -226,7 +226,7 @@ impl Client {
                         UploadMachine::from_reader(&file, &plan, &strategy, session, &policy);
                     let source = Source::Reader {
                         reader: &mut *reader,
-                        prefix: BytesMut::new(),
+                        prefix: Bytes::new(),
                     };
                     self.run_upload(&file, machine, source, options).await
                 }
@@ -235,34 +235,20 @@ impl Client {
                 mut reader,
                 len: None,
             } => {
-                // Read as much as fits one simple upload (bounded by one part); the rest, if
-                // any, goes through the large-file API, these bytes first.
-                let plan = strategy.stream_plan(&session)?;
-                let probe = strategy.cutoff().get().min(plan.part_size());
+                // Read as much as fits one simple upload (at most one part); the rest, if any,
+                // goes through the large-file API, these bytes first.
+                let probe = strategy.probe_len(&session)?;
                 let mut prefix = BytesMut::new();
                 (&mut reader)
                     .take(probe.saturating_add(1))
                     .read_buf_to_end(&mut prefix)
                     .await
                     .map_err(io("reading the upload source"))?;
-                if prefix.len() as u64 <= probe {
-                    let data = prefix.freeze();
-                    let small = strategy.with_cutoff(u64::MAX);
-                    let target = self.take_target(&file);
-                    let machine = UploadMachine::from_bytes(
-                        &file,
-                        data.clone(),
-                        &small,
-                        session,
-                        &policy,
-                        target,
-                    )?;
-                    return self
-                        .run_upload(&file, machine, Source::Memory(data), options)
-                        .await;
-                }
-                let machine =
-                    UploadMachine::from_unsized_reader(&file, plan, &strategy, session, &policy);
+                let prefix = prefix.freeze();
+                let target = self.take_target(&file);
+                let machine = UploadMachine::from_probed(
+                    &file, &prefix, &strategy, session, &policy, target,
+                )?;
                 let source = Source::Reader {
                     reader: &mut *reader,
                     prefix,
