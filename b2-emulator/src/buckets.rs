@@ -237,16 +237,9 @@ impl Emulator {
             }
             out.push(b);
         }
-        if caller.key.bucket_ids.is_some()
-            && by_id.is_none()
-            && by_name.is_none()
-            && caller
-                .key
-                .bucket_ids
-                .as_ref()
-                .is_some_and(|ids| ids.len() <= 1)
-        {
-            // v2+: a key restricted to one bucket must name it.
+        if caller.key.bucket_ids.is_some() && by_id.is_none() && by_name.is_none() {
+            // https://www.backblaze.com/apidocs/b2-list-buckets: with a token restricted to
+            // buckets, the request must name one (v2 and later), or it is denied.
             return Err(unauthorized(
                 "application key is restricted to a bucket: pass bucketId or bucketName",
             ));
