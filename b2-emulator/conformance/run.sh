@@ -26,7 +26,7 @@ out="$(mktemp)"
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 1 100); do
-    grep -q '^B2_APPLICATION_KEY=' "$out" && break
+    grep -qs '^B2_APPLICATION_KEY=' "$out" && break
     sleep 0.1
 done
 realm="$(sed -n 's/^B2_ENVIRONMENT=//p' "$out")"

@@ -397,7 +397,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
             let reset_at =
                 (fault == Some(HttpFault::ResetRequestBody)).then(|| up.expected_len() / 2);
             // Hashing and storing run on a blocking thread while this task reads the socket.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
             let worker = tokio::task::spawn_blocking(move || {
                 let mut up = up;
                 while let Some(chunk) = rx.blocking_recv() {
