@@ -84,7 +84,6 @@ pub(crate) fn slice(segments: &[Segment], start: u64, len: u64) -> Vec<Segment> 
 pub(crate) struct Store {
     dir: Option<PathBuf>,
     garbage: Arc<Mutex<Vec<PathBuf>>>,
-    next_tmp: u64,
 }
 
 impl Store {
@@ -92,7 +91,6 @@ impl Store {
         Self {
             dir: None,
             garbage: Arc::default(),
-            next_tmp: 0,
         }
     }
 
@@ -108,7 +106,6 @@ impl Store {
         Ok(Self {
             dir: Some(dir.to_owned()),
             garbage: Arc::default(),
-            next_tmp: 0,
         })
     }
 
@@ -134,7 +131,6 @@ impl Store {
                 },
             }),
             Some(dir) => {
-                self.next_tmp += 1;
                 let tmp = dir.join("blobs").join(format!("tmp-{id:016x}"));
                 let file = File::create(&tmp)?;
                 Ok(BlobWriter {
