@@ -247,3 +247,27 @@ fn deleted_contents_are_removed_from_disk() {
     let _d = D::open(dir.path());
     assert!(blob_files(dir.path()).is_empty());
 }
+
+#[test]
+fn unreadable_metadata_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+    std::fs::write(dir.path().join("state.json"), b"{not json").unwrap();
+    assert!(Emulator::open(config(), dir.path()).is_err());
+    // Metadata naming a blob that is gone.
+    let d2 = tempfile::tempdir().unwrap();
+    {
+        let mut d = D::open(d2.path());
+        let bucket = d.call("b2_create_bucket", json!({"accountId": "e0a1b2c3d4e5", "bucketName": "kept-bucket", "bucketType": "allPrivate"}))["bucketId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let req = d.upload_req(&bucket, "f", b"data");
+        assert_eq!(d.emu.handle(&req, T0).status(), 200);
+    }
+    for f in blob_files(d2.path()) {
+        std::fs::remove_file(d2.path().join("blobs").join(f)).unwrap();
+    }
+    let e = Emulator::open(config(), d2.path()).unwrap_err();
+    assert!(e.to_string().contains("missing"), "{e}");
+}
