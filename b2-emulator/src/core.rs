@@ -404,6 +404,8 @@ pub struct Emulator {
     /// Upload tokens with an upload in progress.
     pub(crate) busy_upload_tokens: HashSet<String>,
     pub(crate) dirty: bool,
+    /// Requests received per call name (including rejected ones).
+    pub(crate) calls: BTreeMap<String, u64>,
 }
 
 const META_FILE: &str = "state.json";
@@ -482,6 +484,7 @@ impl Emulator {
             store,
             config,
             busy_upload_tokens: HashSet::new(),
+            calls: BTreeMap::new(),
             dirty: false,
         };
         emu.install_master_key();
@@ -533,6 +536,26 @@ impl Emulator {
     /// Sets the base URL used for `apiUrl`, `downloadUrl` and upload URLs.
     pub fn set_base_url(&mut self, url: impl Into<String>) {
         self.config.base_url = url.into();
+    }
+
+    /// How many requests each call received so far (rejected ones included), by call name;
+    /// downloads by name count as `b2_download_file_by_name`.
+    pub fn call_counts(&self) -> &BTreeMap<String, u64> {
+        &self.calls
+    }
+
+    /// Forgets the call counts.
+    pub fn reset_call_counts(&mut self) {
+        self.calls.clear();
+    }
+
+    pub(crate) fn count_call(&mut self, name: &str) {
+        match self.calls.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.calls.insert(name.to_owned(), 1);
+            }
+        }
     }
 
     /// Adds a fault rule.
@@ -665,8 +688,10 @@ impl Emulator {
                 .into_response(false);
         };
         if name == "b2_download_file_by_id" && head.method == Method::POST {
+            // Counted by begin_download.
             return self.download_by_id_post(head, body, now);
         }
+        self.count_call(name);
         let ctx = Ctx {
             headers: &head.headers,
             version,
@@ -1003,6 +1028,11 @@ impl Emulator {
             }
             ("POST", "expire-tokens") => {
                 self.expire_account_tokens();
+                json_response(&json!({}))
+            }
+            ("GET", "calls") => json_response(&json!(self.calls)),
+            ("DELETE", "calls") => {
+                self.calls.clear();
                 json_response(&json!({}))
             }
             ("GET", "info") => json_response(&json!({

@@ -540,6 +540,7 @@ impl Emulator {
         let (_, call) = api_path(head.uri.path())
             .ok_or_else(|| err(404, ErrorCode::NotFound, "no such path"))?;
         let call = call.to_owned();
+        self.count_call(&call);
         let mut fault = None;
         match self.faults.pick(&call) {
             Some(FaultAction::Status {

@@ -221,6 +221,11 @@ impl Server {
         f(&mut lock(&self.shared))
     }
 
+    /// How many requests each call received so far, by call name.
+    pub fn call_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.shared).call_counts().clone()
+    }
+
     /// Adds a fault rule.
     pub fn add_fault(&self, rule: FaultRule) {
         lock(&self.shared).add_fault(rule);
