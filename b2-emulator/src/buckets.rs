@@ -149,7 +149,10 @@ impl Emulator {
         if lock_enabled {
             caller.require("writeBucketRetentions")?;
         }
-        let id = self.rng.hex(24);
+        let mut id = self.rng.hex(24);
+        while self.state.buckets.contains_key(&id) {
+            id = self.rng.hex(24);
+        }
         let bucket = Bucket {
             id: id.clone(),
             name,
@@ -445,11 +448,11 @@ impl Emulator {
                 ));
             }
         }
-        let id = format!(
-            "{}{}",
-            if ctx.version >= 4 { "005" } else { "004" },
-            self.rng.hex(21)
-        );
+        let prefix = if ctx.version >= 4 { "005" } else { "004" };
+        let mut id = format!("{prefix}{}", self.rng.hex(21));
+        while self.state.keys.contains_key(&id) {
+            id = format!("{prefix}{}", self.rng.hex(21));
+        }
         let secret = format!("K005{}", self.rng.alnum(27));
         let key = Key {
             id: id.clone(),
