@@ -20,7 +20,7 @@ bin="$target/release/b2-emulator"
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$work/data" "$work/out.bin"
+    rm -rf "$work/data" "$work"/emulator-*.out "$work/calls.cfg" "$work/upload-reply.json"
 }
 trap cleanup EXIT
 
@@ -29,7 +29,7 @@ start() { # start ARGS... ; sets url, key_id, key, pid
     "$bin" --port 0 "$@" >"$out" 2>&1 &
     pid=$!
     pids+=("$pid")
-    for _ in $(seq 1 100); do grep -q '^B2_APPLICATION_KEY=' "$out" && break; sleep 0.1; done
+    for _ in $(seq 1 100); do grep -qs '^B2_APPLICATION_KEY=' "$out" && break; sleep 0.1; done
     url="$(sed -n 's/^B2_ENVIRONMENT=//p' "$out")"
     key_id="$(sed -n 's/^B2_APPLICATION_KEY_ID=//p' "$out")"
     key="$(sed -n 's/^B2_APPLICATION_KEY=//p' "$out")"
@@ -82,7 +82,7 @@ cfg="$work/calls.cfg"
     done
 } >"$cfg"
 t0="$(date +%s.%N)"
-curl -s --parallel --parallel-max 8 -K "$cfg"
+curl -s --no-progress-meter --parallel --parallel-max 8 -K "$cfg"
 t1="$(date +%s.%N)"
 python3 -c "print(f'small JSON calls: {$calls / ($t1 - $t0):.0f}/s ($calls calls of b2_list_buckets)')"
 

@@ -364,6 +364,47 @@ def _():
         b2("rm", "--versions", "-r", f"b2://{bucket}/cli/")
 
 
+@check("b2 command-line tool: sync up, change, sync again, sync down")
+def _():
+    env = dict(os.environ, B2_ENVIRONMENT=REALM, B2_APPLICATION_KEY_ID=KEY_ID, B2_APPLICATION_KEY=KEY)
+    with tempfile.TemporaryDirectory() as d:
+        env["B2_ACCOUNT_INFO"] = os.path.join(d, "account.sqlite")
+
+        def b2(*args):
+            return subprocess.run([B2_EXE, *args], env=env, check=True, capture_output=True, text=True).stdout
+
+        bucket = state["bucket"].name
+        src, dst = os.path.join(d, "src"), os.path.join(d, "dst")
+        os.makedirs(os.path.join(src, "sub", "deeper"))
+        files = {"a.txt": b"alpha", "sub/b.bin": os.urandom(300_000), "sub/deeper/c + d %.txt": b"gamma"}
+        for rel, data in files.items():
+            with open(os.path.join(src, rel), "wb") as f:
+                f.write(data)
+        b2("sync", "--no-progress", src, f"b2://{bucket}/synced")
+        files["a.txt"] = b"alpha, changed"
+        with open(os.path.join(src, "a.txt"), "wb") as f:
+            f.write(files["a.txt"])
+        os.utime(os.path.join(src, "a.txt"), (2_000_000_000, 2_000_000_000))
+        b2("sync", "--no-progress", src, f"b2://{bucket}/synced")
+        versions = b2("ls", "--versions", "-r", f"b2://{bucket}/synced/")
+        assert versions.count("synced/a.txt") == 2, versions
+        b2("sync", "--no-progress", f"b2://{bucket}/synced", dst)
+        for rel, data in files.items():
+            with open(os.path.join(dst, rel), "rb") as f:
+                assert f.read() == data, rel
+        b2("rm", "--versions", "-r", f"b2://{bucket}/synced/")
+
+
+@check("unfinished large files: list and cancel")
+def _():
+    b = state["bucket"]
+    started = api.services.large_file.start_large_file(b.id_, "unfinished.bin", "application/octet-stream", {})
+    ids = [f.file_id for f in b.list_unfinished_large_files()]
+    assert started.file_id in ids, ids
+    api.cancel_large_file(started.file_id)
+    assert started.file_id not in [f.file_id for f in b.list_unfinished_large_files()]
+
+
 @check("bucket delete: refused while not empty, then allowed")
 def _():
     other = state["other"]

@@ -149,7 +149,10 @@ impl Emulator {
         if lock_enabled {
             caller.require("writeBucketRetentions")?;
         }
-        let id = self.rng.hex(24);
+        let mut id = self.rng.hex(24);
+        while self.state.buckets.contains_key(&id) {
+            id = self.rng.hex(24);
+        }
         let bucket = Bucket {
             id: id.clone(),
             name,
@@ -237,16 +240,9 @@ impl Emulator {
             }
             out.push(b);
         }
-        if caller.key.bucket_ids.is_some()
-            && by_id.is_none()
-            && by_name.is_none()
-            && caller
-                .key
-                .bucket_ids
-                .as_ref()
-                .is_some_and(|ids| ids.len() <= 1)
-        {
-            // v2+: a key restricted to one bucket must name it.
+        if caller.key.bucket_ids.is_some() && by_id.is_none() && by_name.is_none() {
+            // https://www.backblaze.com/apidocs/b2-list-buckets: with a token restricted to
+            // buckets, the request must name one (v2 and later), or it is denied.
             return Err(unauthorized(
                 "application key is restricted to a bucket: pass bucketId or bucketName",
             ));
@@ -452,11 +448,11 @@ impl Emulator {
                 ));
             }
         }
-        let id = format!(
-            "{}{}",
-            if ctx.version >= 4 { "005" } else { "004" },
-            self.rng.hex(21)
-        );
+        let prefix = if ctx.version >= 4 { "005" } else { "004" };
+        let mut id = format!("{prefix}{}", self.rng.hex(21));
+        while self.state.keys.contains_key(&id) {
+            id = format!("{prefix}{}", self.rng.hex(21));
+        }
         let secret = format!("K005{}", self.rng.alnum(27));
         let key = Key {
             id: id.clone(),

@@ -404,6 +404,8 @@ pub struct Emulator {
     /// Upload tokens with an upload in progress.
     pub(crate) busy_upload_tokens: HashSet<String>,
     pub(crate) dirty: bool,
+    /// Requests received per call name (including rejected ones).
+    pub(crate) calls: BTreeMap<String, u64>,
 }
 
 const META_FILE: &str = "state.json";
@@ -436,11 +438,23 @@ impl Emulator {
                         }
                     }
                 }
+                let records = store.read_records()?;
                 crate::model::LOADING.with(|m| *m.borrow_mut() = blobs);
-                let parsed: Result<State, _> = serde_json::from_slice(&bytes);
+                let parsed = Self::load_state(&bytes, &records);
                 let blobs = crate::model::LOADING.with(|m| std::mem::take(&mut *m.borrow_mut()));
-                let mut state = parsed.map_err(io::Error::other)?;
+                let mut state = parsed?;
                 state.rebuild_index();
+                // Ids must not repeat, even if the process died between writing a file record
+                // and the state that counts them.
+                let max_seq = state
+                    .buckets
+                    .values()
+                    .flat_map(|b| b.files.values())
+                    .map(|f| f.seq)
+                    .max();
+                state.next_seq = state.next_seq.max(max_seq.map_or(0, |s| s + 1));
+                let max_blob = blobs.keys().copied().max();
+                state.next_blob = state.next_blob.max(max_blob.map_or(0, |b| b + 1));
                 let live: HashSet<u64> = blobs
                     .iter()
                     .filter(|(_, b)| std::sync::Arc::strong_count(b) > 1)
@@ -458,6 +472,19 @@ impl Emulator {
         Ok(emu)
     }
 
+    /// The state in `state.json` plus the file records of `files/`.
+    fn load_state(state_json: &[u8], records: &[Vec<u8>]) -> io::Result<State> {
+        let mut state: State = serde_json::from_slice(state_json).map_err(io::Error::other)?;
+        for r in records {
+            let f: crate::model::FileRec = serde_json::from_slice(r).map_err(io::Error::other)?;
+            if let Some(b) = state.buckets.get_mut(&f.bucket_id) {
+                b.files
+                    .insert((f.name.clone(), std::cmp::Reverse(f.seq)), f);
+            }
+        }
+        Ok(state)
+    }
+
     fn fresh_state(config: &Config) -> State {
         State {
             account_id: config.account_id.clone(),
@@ -470,18 +497,21 @@ impl Emulator {
             next_seq: 1,
             next_blob: 1,
             clock_offset_ms: 0,
+            rng_position: None,
             file_index: HashMap::new(),
+            dirty_files: HashSet::new(),
         }
     }
 
     fn with_state(config: Config, state: State, store: Store) -> Self {
         let mut emu = Self {
-            rng: Rng::new(config.seed),
+            rng: Rng::new(state.rng_position.unwrap_or(config.seed)),
             faults: Faults::new(config.seed),
             state,
             store,
             config,
             busy_upload_tokens: HashSet::new(),
+            calls: BTreeMap::new(),
             dirty: false,
         };
         emu.install_master_key();
@@ -535,6 +565,26 @@ impl Emulator {
         self.config.base_url = url.into();
     }
 
+    /// How many requests each call received so far (rejected ones included), by call name;
+    /// downloads by name count as `b2_download_file_by_name`.
+    pub fn call_counts(&self) -> &BTreeMap<String, u64> {
+        &self.calls
+    }
+
+    /// Forgets the call counts.
+    pub fn reset_call_counts(&mut self) {
+        self.calls.clear();
+    }
+
+    pub(crate) fn count_call(&mut self, name: &str) {
+        match self.calls.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.calls.insert(name.to_owned(), 1);
+            }
+        }
+    }
+
     /// Adds a fault rule.
     pub fn add_fault(&mut self, rule: FaultRule) {
         self.faults.add(rule);
@@ -573,21 +623,40 @@ impl Emulator {
     }
 
     /// Writes metadata if anything changed (data directory only), then deletes unreferenced blobs.
+    ///
+    /// Each file version is a record of its own (`files/<fileId>.json`), so a change costs the
+    /// size of what changed; the rest (keys, tokens, buckets, counters) is `state.json`. Every
+    /// write is atomic; blobs are written before the records naming them and deleted after.
     pub(crate) fn persist(&mut self) {
-        if !self.dirty {
+        if !self.dirty && self.state.dirty_files.is_empty() {
             return;
         }
         self.dirty = false;
+        let changed = std::mem::take(&mut self.state.dirty_files);
         if self.store.dir().is_none() {
             return;
         }
-        match serde_json::to_vec(&self.state) {
-            Ok(bytes) => {
-                if self.store.write_atomic(META_FILE, &bytes).is_ok() {
-                    self.store.collect_garbage();
-                }
-            }
-            Err(_) => self.dirty = true,
+        let mut ok = true;
+        for id in &changed {
+            let written = match self.state.file(id) {
+                Some(f) => serde_json::to_vec(f)
+                    .map_err(io::Error::other)
+                    .and_then(|b| self.store.write_record(id, &b)),
+                None => self.store.remove_record(id),
+            };
+            ok &= written.is_ok();
+        }
+        self.state.rng_position = Some(self.rng.position());
+        ok &= serde_json::to_vec(&self.state)
+            .map_err(io::Error::other)
+            .and_then(|b| self.store.write_atomic(META_FILE, &b))
+            .is_ok();
+        if ok {
+            self.store.collect_garbage();
+        } else {
+            // Try again after the next call.
+            self.dirty = true;
+            self.state.dirty_files.extend(changed);
         }
     }
 
@@ -665,8 +734,10 @@ impl Emulator {
                 .into_response(false);
         };
         if name == "b2_download_file_by_id" && head.method == Method::POST {
+            // Counted by begin_download.
             return self.download_by_id_post(head, body, now);
         }
+        self.count_call(name);
         let ctx = Ctx {
             headers: &head.headers,
             version,
@@ -1003,6 +1074,11 @@ impl Emulator {
             }
             ("POST", "expire-tokens") => {
                 self.expire_account_tokens();
+                json_response(&json!({}))
+            }
+            ("GET", "calls") => json_response(&json!(self.calls)),
+            ("DELETE", "calls") => {
+                self.calls.clear();
                 json_response(&json!({}))
             }
             ("GET", "info") => json_response(&json!({

@@ -140,6 +140,7 @@ impl Emulator {
         } else {
             "b2_download_file_by_id"
         };
+        self.count_call(call);
         let mut fault = None;
         match self.faults.pick(call) {
             Some(FaultAction::Status {

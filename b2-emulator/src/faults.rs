@@ -11,6 +11,11 @@ impl Rng {
         Self(seed)
     }
 
+    /// The generator's position, to continue from after a restart.
+    pub(crate) fn position(&self) -> u64 {
+        self.0
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

@@ -354,7 +354,8 @@ impl Emulator {
             "action": f.action.as_str(),
             "bucketId": f.bucket_id,
             "contentLength": f.len,
-            "contentSha1": f.sha1,
+            // The docs' file object: contentSha1 is null for hide markers (and folders).
+            "contentSha1": if f.action == Action::Hide { Value::Null } else { json!(f.sha1) },
             "contentType": f.content_type,
             "fileId": f.id,
             "fileInfo": f.info,
@@ -518,17 +519,41 @@ impl Emulator {
             .map_err(|e| Box::new(e.into_response(false)))
     }
 
+    /// An upload URL and its token are valid "for 24 hours or until the endpoint rejects an
+    /// upload" (https://www.backblaze.com/apidocs/b2-get-upload-url): after answering an upload
+    /// with 5xx, 408 or an expired token, the token stops working, so clients must get a new URL
+    /// as the integration checklist requires.
+    fn reject_upload_target(&mut self, head: &http::request::Parts) {
+        if let Some(t) = head
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            if !self.busy_upload_tokens.contains(t) && self.state.upload_tokens.remove(t).is_some()
+            {
+                self.dirty = true;
+            }
+        }
+    }
+
     fn begin_upload_inner(&mut self, head: &http::request::Parts, now: u64) -> R<PendingUpload> {
         let (_, call) = api_path(head.uri.path())
             .ok_or_else(|| err(404, ErrorCode::NotFound, "no such path"))?;
         let call = call.to_owned();
+        self.count_call(&call);
         let mut fault = None;
         match self.faults.pick(&call) {
             Some(FaultAction::Status {
                 status,
                 retry_after,
-            }) => return Err(status_fault(status, retry_after)),
+            }) => {
+                if status >= 500 || status == 408 {
+                    self.reject_upload_target(head);
+                }
+                return Err(status_fault(status, retry_after));
+            }
             Some(FaultAction::ExpireToken) => {
+                self.reject_upload_target(head);
                 return Err(err(
                     401,
                     ErrorCode::ExpiredAuthToken,
@@ -588,6 +613,7 @@ impl Emulator {
         }
         match test_mode(h).as_deref() {
             Some("fail_some_uploads") if self.rng.chance(33) => {
+                self.reject_upload_target(head);
                 return Err(err(
                     503,
                     ErrorCode::ServiceUnavailable,

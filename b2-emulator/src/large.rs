@@ -256,6 +256,11 @@ impl Emulator {
         }
         let count = shas.len();
         for (n, part) in &f.parts {
+            // https://www.backblaze.com/docs/cloud-storage-create-large-files-with-the-native-api:
+            // parts are at least the minimum size, except the last, which is at least 1 byte.
+            if part.len == 0 {
+                return Err(bad_request(format!("Part number {n} is empty")));
+            }
             if usize::from(*n) < count && part.len < self.config.min_part_size {
                 return Err(bad_request(format!(
                     "Part number {n} is smaller than the minimum part size {}",

@@ -83,7 +83,9 @@
 //!   `downloads`, `calls`, `all`, or a call name. `DELETE /__emulator/faults` clears them. The
 //!   binary takes the same JSON with `--fault`.
 //! * `POST /__emulator/clock` with `{"advanceMs": N}` or `{"advanceSeconds": N}` moves the clock;
-//!   `POST /__emulator/expire-tokens` expires every account token; `GET /__emulator/info`.
+//!   `POST /__emulator/expire-tokens` expires every account token; `GET /__emulator/info`;
+//!   `GET /__emulator/calls` counts requests per call name (`DELETE` resets), the same as
+//!   [`Server::call_counts`], to check how a client retried or reused upload URLs.
 //!
 //! Percentages are drawn from a generator seeded by [`Config::seed`], so a run is reproducible.
 //! Secrets (keys, tokens) are never logged: the emulator logs nothing.

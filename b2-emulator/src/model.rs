@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -140,7 +140,8 @@ pub(crate) struct Bucket {
     pub(crate) replication: Value,
     pub(crate) revision: u64,
     pub(crate) notification_rules: Vec<Value>,
-    #[serde(with = "files_serde")]
+    /// Kept in files of their own in a data directory (see `Emulator::persist`).
+    #[serde(skip)]
     pub(crate) files: BTreeMap<FileKey, FileRec>,
 }
 
@@ -158,9 +159,15 @@ pub(crate) struct State {
     pub(crate) next_blob: u64,
     /// Added to the injected time (advanced through the control surface).
     pub(crate) clock_offset_ms: u64,
+    /// Where the id and token generator stood, so a restarted emulator does not repeat ids.
+    #[serde(default)]
+    pub(crate) rng_position: Option<u64>,
     /// File id → (bucket id, listing key). Rebuilt on load.
     #[serde(skip)]
     pub(crate) file_index: HashMap<String, (String, FileKey)>,
+    /// Files added, changed or removed since the metadata was last written.
+    #[serde(skip)]
+    pub(crate) dirty_files: HashSet<String>,
 }
 
 impl State {
@@ -180,11 +187,13 @@ impl State {
     }
 
     pub(crate) fn file_mut(&mut self, id: &str) -> Option<&mut FileRec> {
+        self.dirty_files.insert(id.to_owned());
         let (bid, key) = self.file_index.get(id)?;
         self.buckets.get_mut(bid)?.files.get_mut(key)
     }
 
     pub(crate) fn insert_file(&mut self, f: FileRec) {
+        self.dirty_files.insert(f.id.clone());
         let key = (f.name.clone(), Reverse(f.seq));
         self.file_index
             .insert(f.id.clone(), (f.bucket_id.clone(), key.clone()));
@@ -194,6 +203,7 @@ impl State {
     }
 
     pub(crate) fn remove_file(&mut self, id: &str) -> Option<FileRec> {
+        self.dirty_files.insert(id.to_owned());
         let (bid, key) = self.file_index.remove(id)?;
         self.buckets.get_mut(&bid)?.files.remove(&key)
     }
@@ -227,26 +237,5 @@ mod segments_serde {
                 Ok(Segment { blob, offset, len })
             })
             .collect()
-    }
-}
-
-mod files_serde {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        files: &BTreeMap<FileKey, FileRec>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(files.values())
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<FileKey, FileRec>, D::Error> {
-        let v: Vec<FileRec> = Vec::deserialize(d)?;
-        Ok(v.into_iter()
-            .map(|f| ((f.name.clone(), Reverse(f.seq)), f))
-            .collect())
     }
 }

@@ -137,7 +137,11 @@ async fn accept_loop(listener: StdListener, shared: Shared, mut stop: oneshot::R
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors or similar: do not spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
@@ -215,6 +219,11 @@ impl Server {
     /// Runs `f` with the emulator locked (to inspect or change its state).
     pub fn with_emulator<T>(&self, f: impl FnOnce(&mut Emulator) -> T) -> T {
         f(&mut lock(&self.shared))
+    }
+
+    /// How many requests each call received so far, by call name.
+    pub fn call_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.shared).call_counts().clone()
     }
 
     /// Adds a fault rule.
@@ -397,7 +406,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
             let reset_at =
                 (fault == Some(HttpFault::ResetRequestBody)).then(|| up.expected_len() / 2);
             // Hashing and storing run on a blocking thread while this task reads the socket.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
             let worker = tokio::task::spawn_blocking(move || {
                 let mut up = up;
                 while let Some(chunk) = rx.blocking_recv() {

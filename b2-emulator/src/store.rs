@@ -84,7 +84,6 @@ pub(crate) fn slice(segments: &[Segment], start: u64, len: u64) -> Vec<Segment> 
 pub(crate) struct Store {
     dir: Option<PathBuf>,
     garbage: Arc<Mutex<Vec<PathBuf>>>,
-    next_tmp: u64,
 }
 
 impl Store {
@@ -92,13 +91,13 @@ impl Store {
         Self {
             dir: None,
             garbage: Arc::default(),
-            next_tmp: 0,
         }
     }
 
     /// A store in `dir` (created if missing); stale temporary files are removed.
     pub(crate) fn open_dir(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir.join("blobs"))?;
+        fs::create_dir_all(dir.join("files"))?;
         for entry in fs::read_dir(dir.join("blobs"))? {
             let entry = entry?;
             if entry.file_name().to_string_lossy().starts_with("tmp-") {
@@ -108,7 +107,6 @@ impl Store {
         Ok(Self {
             dir: Some(dir.to_owned()),
             garbage: Arc::default(),
-            next_tmp: 0,
         })
     }
 
@@ -134,7 +132,6 @@ impl Store {
                 },
             }),
             Some(dir) => {
-                self.next_tmp += 1;
                 let tmp = dir.join("blobs").join(format!("tmp-{id:016x}"));
                 let file = File::create(&tmp)?;
                 Ok(BlobWriter {
@@ -206,6 +203,44 @@ impl Store {
             f.write_all(bytes)?;
         }
         fs::rename(&tmp, dir.join(name))
+    }
+
+    /// Writes one file record (`files/<name>.json`) atomically.
+    pub(crate) fn write_record(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let tmp = dir.join("files").join(format!("{name}.json.tmp"));
+        File::create(&tmp)?.write_all(bytes)?;
+        fs::rename(&tmp, dir.join("files").join(format!("{name}.json")))
+    }
+
+    /// Removes a file record.
+    pub(crate) fn remove_record(&self, name: &str) -> io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        match fs::remove_file(dir.join("files").join(format!("{name}.json"))) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every file record; stale temporary files are removed.
+    pub(crate) fn read_records(&self) -> io::Result<Vec<Vec<u8>>> {
+        let Some(dir) = &self.dir else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir.join("files"))? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".json") {
+                out.push(fs::read(&path)?);
+            } else {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        Ok(out)
     }
 
     /// Reads `name` from the data directory, if present.

@@ -607,6 +607,7 @@ fn versions_hide_and_names() {
     let hide = h.ok("b2_hide_file", json!({"bucketId": b, "fileName": "f"}));
     assert_eq!(hide["action"], "hide");
     assert_eq!(hide["contentLength"], 0);
+    assert_eq!(hide["contentSha1"], Value::Null);
     assert_eq!(
         names(&h.ok("b2_list_file_names", json!({"bucketId": b}))),
         ["g"]
@@ -1524,6 +1525,32 @@ fn injected_status_faults() {
     let r = h.upload_with(&b, "f", b"x", &[]);
     assert_err(&r, 503, "service_unavailable");
     assert_eq!(h.upload_with(&b, "f", b"x", &[]).0, 200);
+    // After a 503 the upload URL's token is no longer valid: a new URL is needed.
+    let (path, token) = h.upload_url(&b);
+    h.emu.add_fault(
+        FaultRule::new(
+            FaultAction::Status {
+                status: 500,
+                retry_after: None,
+            },
+            FaultTarget::Uploads,
+        )
+        .with_count(1),
+    );
+    let req = |token: &str| {
+        Request::post(path.clone())
+            .header("Authorization", token)
+            .header("X-Bz-File-Name", "f")
+            .header("Content-Type", "text/plain")
+            .header("Content-Length", "1")
+            .header("X-Bz-Content-Sha1", "do_not_verify")
+            .body(Bytes::from_static(b"x"))
+            .unwrap()
+    };
+    assert_eq!(h.raw(req(&token)).status(), 500);
+    let r = h.raw(req(&token));
+    assert_eq!(r.status(), 401);
+    assert_eq!(body_json(&r)["code"], "bad_auth_token");
     h.emu.add_fault(
         FaultRule::new(
             FaultAction::Status {

@@ -247,3 +247,71 @@ fn deleted_contents_are_removed_from_disk() {
     let _d = D::open(dir.path());
     assert!(blob_files(dir.path()).is_empty());
 }
+
+#[test]
+fn unreadable_metadata_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+    std::fs::write(dir.path().join("state.json"), b"{not json").unwrap();
+    assert!(Emulator::open(config(), dir.path()).is_err());
+    // Metadata naming a blob that is gone.
+    let d2 = tempfile::tempdir().unwrap();
+    {
+        let mut d = D::open(d2.path());
+        let bucket = d.call("b2_create_bucket", json!({"accountId": "e0a1b2c3d4e5", "bucketName": "kept-bucket", "bucketType": "allPrivate"}))["bucketId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let req = d.upload_req(&bucket, "f", b"data");
+        assert_eq!(d.emu.handle(&req, T0).status(), 200);
+    }
+    for f in blob_files(d2.path()) {
+        std::fs::remove_file(d2.path().join("blobs").join(f)).unwrap();
+    }
+    let e = Emulator::open(config(), d2.path()).unwrap_err();
+    assert!(e.to_string().contains("missing"), "{e}");
+}
+
+#[test]
+fn a_kill_between_record_and_state_does_not_reuse_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket;
+    {
+        let mut d = D::open(dir.path());
+        bucket = d.call("b2_create_bucket", json!({"accountId": "e0a1b2c3d4e5", "bucketName": "kept-bucket", "bucketType": "allPrivate"}))["bucketId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let req = d.upload_req(&bucket, "one", b"1");
+        assert_eq!(d.emu.handle(&req, T0).status(), 200);
+    }
+    // The state as it was before the upload's record was counted in it.
+    let state = std::fs::read(dir.path().join("state.json")).unwrap();
+    {
+        let mut d = D::open(dir.path());
+        let req = d.upload_req(&bucket, "two", b"2");
+        assert_eq!(d.emu.handle(&req, T0).status(), 200);
+    }
+    let records = std::fs::read_dir(dir.path().join("files")).unwrap().count();
+    assert_eq!(records, 2);
+    std::fs::write(dir.path().join("state.json"), state).unwrap();
+    let mut d = D::open(dir.path());
+    let req = d.upload_req(&bucket, "three", b"3");
+    assert_eq!(d.emu.handle(&req, T0).status(), 200);
+    let v = d.call("b2_list_file_versions", json!({"bucketId": bucket}));
+    let mut ids: Vec<_> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fileId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(d.get("/file/kept-bucket/two"), b"2");
+    // Random ids continue where they stopped: a new bucket does not take an old one's id.
+    d.call("b2_create_bucket", json!({"accountId": "e0a1b2c3d4e5", "bucketName": "second-bucket", "bucketType": "allPrivate"}));
+    let v = d.call("b2_list_buckets", json!({"accountId": "e0a1b2c3d4e5"}));
+    assert_eq!(v["buckets"].as_array().unwrap().len(), 2);
+}

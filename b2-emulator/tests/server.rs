@@ -471,3 +471,45 @@ fn usable_from_inside_an_async_runtime() {
         drop(server);
     });
 }
+
+#[test]
+fn parallel_uploads_and_downloads() {
+    let server = Server::start().unwrap();
+    let c = Client::new(&server);
+    let b = c.bucket("http-bucket");
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let (c, b) = (&c, &b);
+            s.spawn(move || {
+                let (path, token) = c.upload_target(b);
+                for i in 0..15 {
+                    let body = data(10_000 + t * 100 + i);
+                    let name = format!("t{t}/f{i:02}");
+                    let r = send(
+                        c.addr,
+                        "POST",
+                        &path,
+                        &Client::upload_headers(&token, &name, &body),
+                        &body,
+                    )
+                    .unwrap();
+                    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                    let r = send(
+                        c.addr,
+                        "GET",
+                        &format!("/file/http-bucket/{name}"),
+                        &[("Authorization", c.token.clone())],
+                        b"",
+                    )
+                    .unwrap();
+                    assert_eq!(r.body, body);
+                }
+            });
+        }
+    });
+    let v = c.ok(
+        "b2_list_file_names",
+        json!({"bucketId": b, "maxFileCount": 1000}),
+    );
+    assert_eq!(v["files"].as_array().unwrap().len(), 90);
+}

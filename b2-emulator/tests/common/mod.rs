@@ -197,7 +197,3 @@ impl H {
         (r.status().as_u16(), body_json(&r))
     }
 }
-
-pub fn _unused() -> Value {
-    json!(null)
-}
