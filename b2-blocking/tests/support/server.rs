@@ -1,0 +1,209 @@
+//! A tiny scripted HTTP/1.1 server on 127.0.0.1 for adapter tests: it records every request
+//! and answers each with what the test's script says, byte for byte.
+//!
+//! Shared by the `b2-blocking` and `b2-async-std` tests. It runs on std threads, so it serves
+//! async and blocking clients alike.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// The request target exactly as sent (path and query).
+    pub target: String,
+    /// Header names lowercased, values as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Which connection it came on (numbered from 1 in order of acceptance).
+    pub conn: usize,
+    /// How many requests for this path came before it (0 for the first).
+    pub nth: usize,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+}
+
+/// What to answer.
+pub enum Reply {
+    /// Write these bytes and keep the connection open for the next request.
+    Raw(Vec<u8>),
+    /// Write these bytes and close the connection.
+    Cut(Vec<u8>),
+}
+
+impl Reply {
+    /// A JSON reply with a Content-Length, keeping the connection.
+    pub fn json(status: u16, body: &str) -> Self {
+        Self::Raw(
+            format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nDate: Sun, 22 Nov 2026 05:00:00 GMT\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    }
+
+    /// A B2 error reply.
+    pub fn error(status: u16, code: &str) -> Self {
+        Self::json(
+            status,
+            &format!(r#"{{"status":{status},"code":"{code}","message":"scripted"}}"#),
+        )
+    }
+}
+
+type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+/// The server. Dropping it does not stop it; its threads end with the test process.
+pub struct Server {
+    pub base: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Server {
+    /// Starts a server answering with `handler`.
+    pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let conns = Arc::new(AtomicUsize::new(0));
+        {
+            let requests = requests.clone();
+            std::thread::spawn(move || {
+                // Bounded: a test never opens this many connections.
+                for stream in listener.incoming().take(500) {
+                    let Ok(stream) = stream else { continue };
+                    let conn = conns.fetch_add(1, Ordering::SeqCst) + 1;
+                    let (requests, counts, handler) =
+                        (requests.clone(), counts.clone(), handler.clone());
+                    std::thread::spawn(move || serve(stream, conn, &requests, &counts, &*handler));
+                }
+            });
+        }
+        Self { base, requests }
+    }
+
+    /// Every request so far, in order of arrival.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The requests for paths ending with `suffix`.
+    pub fn requests_to(&self, suffix: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path().ends_with(suffix))
+            .collect()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    conn: usize,
+    requests: &Mutex<Vec<Recorded>>,
+    counts: &Mutex<HashMap<String, usize>>,
+    handler: &Handler,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let Some(mut request) = read_request(&mut reader, conn) else {
+            return;
+        };
+        {
+            let mut counts = counts.lock().unwrap();
+            let n = counts.entry(request.path().to_owned()).or_insert(0);
+            request.nth = *n;
+            *n += 1;
+        }
+        requests.lock().unwrap().push(request.clone());
+        match handler(&request) {
+            Reply::Raw(bytes) => {
+                if writer.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            Reply::Cut(bytes) => {
+                let _ = writer.write_all(&bytes);
+                let _ = writer.flush();
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>, conn: usize) -> Option<Recorded> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let len = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse::<usize>().expect("content-length"));
+    assert!(
+        !headers.iter().any(|(n, _)| n == "transfer-encoding"),
+        "the clients always send a Content-Length"
+    );
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(Recorded {
+        method,
+        target,
+        headers,
+        body,
+        conn,
+        nth: 0,
+    })
+}
+
+/// The JSON of a `b2_authorize_account` reply whose URLs point at `base`.
+pub fn authorize_json(base: &str, token: &str) -> String {
+    format!(
+        r#"{{"accountId":"acc1","authorizationToken":"{token}","apiInfo":{{"storageApi":{{"apiUrl":"{base}","downloadUrl":"{base}","s3ApiUrl":"{base}","recommendedPartSize":100000000,"absoluteMinimumPartSize":5000000,"allowed":{{"buckets":null,"capabilities":["listBuckets","listKeys"],"namePrefix":null}},"infoType":"storageApi"}}}},"applicationKeyExpirationTimestamp":null,"unknownField":1}}"#
+    )
+}
+
+/// A `b2_list_buckets` reply with one bucket.
+pub const ONE_BUCKET: &str = r#"{"buckets":[{"accountId":"acc1","bucketId":"b1","bucketName":"kittens","bucketType":"allPrivate","bucketInfo":{},"corsRules":[],"lifecycleRules":[],"options":[],"revision":1}]}"#;
