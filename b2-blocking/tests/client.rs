@@ -255,6 +255,93 @@ fn a_listing_stops_at_its_first_error() {
     );
 }
 
+fn raw(head_and_body: &str) -> Reply {
+    Reply::Raw(head_and_body.as_bytes().to_vec())
+}
+
+#[test]
+fn a_chunked_reply_is_read_and_its_connection_reused() {
+    let server = serve(|_| {
+        let (a, b) = ONE_BUCKET.split_at(20);
+        raw(&format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        ))
+    });
+    let client = client(&server);
+    for _ in 0..2 {
+        let buckets = client.list_buckets().expect("buckets");
+        assert_eq!(buckets[0].bucket_name.as_str(), "kittens");
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.conn == requests[0].conn));
+}
+
+#[test]
+fn a_connection_close_reply_is_not_reused() {
+    let server = serve(|_| {
+        raw(&format!(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{ONE_BUCKET}",
+            ONE_BUCKET.len()
+        ))
+    });
+    let client = client(&server);
+    client.list_buckets().expect("buckets");
+    client.list_buckets().expect("buckets");
+    let calls = server.requests_to("/b2_list_buckets");
+    assert_eq!(calls.len(), 2);
+    assert_ne!(calls[0].conn, calls[1].conn);
+}
+
+#[test]
+fn an_idle_connection_the_server_closed_is_not_used() {
+    // The server closes every connection after its reply without saying so. A create is not
+    // retried after a broken connection, so it succeeds only if the closed one is skipped.
+    let bucket = ONE_BUCKET
+        .trim_start_matches(r#"{"buckets":["#)
+        .trim_end_matches("]}")
+        .to_owned();
+    let server = serve(move |req| {
+        let body = if req.path().ends_with("/b2_create_bucket") {
+            bucket.clone()
+        } else {
+            ONE_BUCKET.to_owned()
+        };
+        Reply::Cut(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    });
+    let client = client_with(&server, one_attempt());
+    client.list_buckets().expect("buckets");
+    // Let the server's close arrive.
+    std::thread::sleep(Duration::from_millis(100));
+    let op = b2_blocking::ops::CreateBucket::new(
+        b2_proto::BucketName::new("kittens").expect("name"),
+        b2_proto::model::BucketType::AllPrivate,
+    );
+    let created = client.create_bucket(op).expect("created");
+    assert_eq!(created.bucket_name.as_str(), "kittens");
+    assert_eq!(server.requests_to("/b2_create_bucket").len(), 1);
+}
+
+#[test]
+fn interim_replies_are_skipped() {
+    let server = serve(|_| {
+        raw(&format!(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{ONE_BUCKET}",
+            ONE_BUCKET.len()
+        ))
+    });
+    let buckets = client(&server).list_buckets().expect("buckets");
+    assert_eq!(buckets.len(), 1);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn works_inside_a_current_thread_tokio_runtime() {
     let server = serve(|_| Reply::json(200, ONE_BUCKET));
