@@ -9,7 +9,7 @@ use std::time::Duration;
 use b2_async_std::{Client, Error};
 use b2_proto::{RetryPolicy, TransportErrorKind};
 use futures_util::StreamExt as _;
-use server::{ONE_BUCKET, Recorded, Reply, Server, authorize_json};
+use server::{ONE_BUCKET, Recorded, Reply, Server, authorize_json, not_tls, untrusted_tls};
 
 fn client(server: &Server) -> Client {
     client_with(server, RetryPolicy::default())
@@ -72,6 +72,8 @@ async fn authorizes_with_basic_auth_and_user_agent() {
     assert!(agent.starts_with("adapter-tests/1.0 "), "{agent}");
     assert!(agent.contains(" b2-async-std/"), "{agent}");
     assert!(auth.header("accept-encoding").is_none());
+    assert!(auth.header("content-length").is_none());
+    assert!(auth.header("content-type").is_none());
     assert!(auth.body.is_empty());
 }
 
@@ -171,6 +173,50 @@ async fn nothing_listening_is_a_connect_error() {
         panic!("{last:?}")
     };
     assert_eq!(transport.kind, TransportErrorKind::Connect);
+}
+
+#[async_std::test]
+async fn a_failed_tls_handshake_is_a_connect_error() {
+    let error = Client::builder("id", "key")
+        .realm(not_tls())
+        .retry_policy(one_attempt())
+        .build()
+        .expect("client")
+        .session()
+        .await
+        .expect_err("no TLS");
+    let Error::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = &**last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(transport.kind, TransportErrorKind::Connect, "{transport}");
+}
+
+#[async_std::test]
+async fn an_untrusted_certificate_is_refused_before_any_request() {
+    let (base, requests) = untrusted_tls();
+    let error = Client::builder("id", "key")
+        .realm(base)
+        .retry_policy(one_attempt())
+        .build()
+        .expect("client")
+        .session()
+        .await
+        .expect_err("untrusted");
+    let Error::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = &**last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(transport.kind, TransportErrorKind::Connect, "{transport}");
+    assert!(
+        format!("{:?}", transport).contains("InvalidCertificate"),
+        "{transport:?}"
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[async_std::test]

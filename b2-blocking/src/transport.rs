@@ -139,8 +139,11 @@ impl Transport {
     ) -> Result<http::Response<Bytes>, TransportError> {
         let (mut parts, body) = request.into_parts();
         let len = body.len();
-        check_content_length(&mut parts.headers, len)?;
         let head_only = parts.method == Method::HEAD;
+        let bodiless = len == 0 && (parts.method == Method::GET || head_only);
+        if !bodiless {
+            check_content_length(&mut parts.headers, len)?;
+        }
         // A reply's head may come late after an upload or a server-side copy; a download's
         // body must not stall. ureq has one per-read limit for head and body alike, so it is
         // the idle limit for reads of bodies that are streams (GET) and the request limit
@@ -151,6 +154,10 @@ impl Transport {
             self.timeouts.request.max(self.timeouts.idle)
         };
         let result = match body {
+            _ if bodiless => self.run(
+                http::Request::from_parts(parts, ureq::SendBody::none()),
+                per_read,
+            ),
             ReqBody::Bytes(bytes) => self.run(
                 http::Request::from_parts(
                     parts,
@@ -258,6 +265,21 @@ fn map_error(e: ureq::Error) -> TransportError {
 }
 
 fn map_io_kind(e: &io::Error) -> TransportErrorKind {
+    // ureq reports TLS failures as I/O errors without saying in which phase they happened;
+    // these rustls errors can only come from a handshake, before the request was sent.
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return match tls {
+            rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::PeerIncompatible(_)
+            | rustls::Error::InappropriateHandshakeMessage { .. }
+            | rustls::Error::HandshakeNotComplete => TransportErrorKind::Connect,
+            _ => TransportErrorKind::Interrupted,
+        };
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::AddrNotAvailable

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use b2_blocking::{Client, Error};
 use b2_proto::{RetryPolicy, TransportErrorKind};
-use server::{ONE_BUCKET, Recorded, Reply, Server, authorize_json};
+use server::{ONE_BUCKET, Recorded, Reply, Server, authorize_json, not_tls, untrusted_tls};
 
 fn client(server: &Server) -> Client {
     client_with(server, RetryPolicy::default())
@@ -71,6 +71,8 @@ fn authorizes_with_basic_auth_and_user_agent() {
     assert!(agent.starts_with("adapter-tests/1.0 "), "{agent}");
     assert!(agent.contains(" b2-blocking/"), "{agent}");
     assert!(auth.header("accept-encoding").is_none());
+    assert!(auth.header("content-length").is_none());
+    assert!(auth.header("content-type").is_none());
     assert!(auth.body.is_empty());
 }
 
@@ -165,6 +167,55 @@ fn nothing_listening_is_a_connect_error() {
         panic!("{last:?}")
     };
     assert_eq!(transport.kind, TransportErrorKind::Connect);
+}
+
+#[test]
+fn garbage_instead_of_a_tls_handshake_is_an_interrupted_connection() {
+    let error = Client::builder("id", "key")
+        .realm(not_tls())
+        .retry_policy(one_attempt())
+        .build()
+        .expect("client")
+        .session()
+        .expect_err("no TLS");
+    let Error::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = &**last else {
+        panic!("{last:?}")
+    };
+    // ureq does not say whether a corrupt TLS record came during the handshake or later, so
+    // it counts as a broken connection, which is never retried for calls that are not
+    // idempotent.
+    assert_eq!(
+        transport.kind,
+        TransportErrorKind::Interrupted,
+        "{transport}"
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_before_any_request() {
+    let (base, requests) = untrusted_tls();
+    let error = Client::builder("id", "key")
+        .realm(base)
+        .retry_policy(one_attempt())
+        .build()
+        .expect("client")
+        .session()
+        .expect_err("untrusted");
+    let Error::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = &**last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(transport.kind, TransportErrorKind::Connect, "{transport}");
+    assert!(
+        format!("{:?}", transport).contains("InvalidCertificate"),
+        "{transport:?}"
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[test]

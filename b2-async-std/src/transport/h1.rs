@@ -33,7 +33,7 @@ use futures_rustls::client::TlsStream;
 use futures_rustls::pki_types::ServerName;
 use futures_util::FutureExt as _;
 use futures_util::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
-use http_types::headers::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http_types::headers::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http_types::{Body, Request, Response, Url};
 
 /// The request target (path and query) exactly as built, carried beside the parsed URL.
@@ -289,7 +289,12 @@ impl Shared {
                 .into_iter()
                 .flat_map(|values| values.iter().map(|v| v.as_str())),
         );
+        let had_type = req.header(CONTENT_TYPE).is_some();
         let mut body = req.take_body();
+        if !had_type {
+            // Taking the body made http-types add a Content-Type.
+            req.remove_header(CONTENT_TYPE);
+        }
         let Some(len) = body.len() else {
             return Err(TransportError::new(
                 TransportErrorKind::Other,

@@ -207,3 +207,62 @@ pub fn authorize_json(base: &str, token: &str) -> String {
 
 /// A `b2_list_buckets` reply with one bucket.
 pub const ONE_BUCKET: &str = r#"{"buckets":[{"accountId":"acc1","bucketId":"b1","bucketName":"kittens","bucketType":"allPrivate","bucketInfo":{},"corsRules":[],"lifecycleRules":[],"options":[],"revision":1}]}"#;
+
+/// An `https://` base URL served by something that does not speak TLS: it answers any
+/// handshake with a plain HTTP error and closes.
+pub fn not_tls() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("https://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut hello = [0u8; 512];
+            let _ = stream.read(&mut hello);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    });
+    base
+}
+
+/// A self-signed certificate for 127.0.0.1 and `localhost` that no client trusts.
+const UNTRUSTED_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBmzCCAUGgAwIBAgIUH8xPJKCBAKdHsLKAPQen8Y3X3JUwCgYIKoZIzj0EAwIw\nFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMjA1MDYxNVoYDzIxMjYxMDI5\nMDUwNjE1WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAAQ55OzHd4U79XmJhUM2+dhZ6bhrgXo4T5f5iAtvpzwKHUQ2bA03XLg2\ntlXHUBcIKaMr5cF8S37AVa/itTqhbGwqo28wbTAdBgNVHQ4EFgQUebQ+weEFMcYp\nnw5TyVgxvgfc3jAwHwYDVR0jBBgwFoAUebQ+weEFMcYpnw5TyVgxvgfc3jAwDwYD\nVR0TAQH/BAUwAwEB/zAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwCgYIKoZI\nzj0EAwIDSAAwRQIhANHVJ/DRkcL5gEN+RDYd77sIOe1sMogngELVQgauXVKVAiAj\npcChWKbxIwXYtoQKF9ZVOtFxxrj0BzjS8eRTtm9IMA==\n-----END CERTIFICATE-----\n";
+const UNTRUSTED_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYFhYa0qEOhXChLqU\nJpV2B9ie2yq+TMyF6o5IgFDhx3ihRANCAAQ55OzHd4U79XmJhUM2+dhZ6bhrgXo4\nT5f5iAtvpzwKHUQ2bA03XLg2tlXHUBcIKaMr5cF8S37AVa/itTqhbGwq\n-----END PRIVATE KEY-----\n";
+
+/// An `https://` base URL served with a certificate no client trusts: every handshake must
+/// fail before a request is sent. Counts the requests that got through anyway.
+pub fn untrusted_tls() -> (String, Arc<AtomicUsize>) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let cert = CertificateDer::from_pem_slice(UNTRUSTED_CERT.as_bytes()).expect("cert");
+    let key = PrivateKeyDer::from_pem_slice(UNTRUSTED_KEY.as_bytes()).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .expect("server config"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("https://{}", listener.local_addr().expect("addr"));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::Stream::new(&mut conn, &mut stream);
+            let mut byte = [0u8; 1];
+            if matches!(tls.read(&mut byte), Ok(1)) {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (base, requests)
+}
