@@ -36,6 +36,9 @@
 //! ```
 
 mod client;
+#[cfg(test)]
+#[path = "../../b2-blocking/tests/support/server.rs"]
+mod test_server;
 mod transport;
 
 use std::sync::Arc;

@@ -43,15 +43,6 @@ impl std::fmt::Debug for Transport {
 }
 
 fn tls_config() -> Result<rustls::ClientConfig, b2_proto::Error> {
-    let invalid = |reason: String| b2_proto::InvalidInput::Argument {
-        what: "TLS configuration",
-        reason,
-    };
-    // The ring provider is passed explicitly: a process with two providers installed would panic.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     #[cfg(feature = "native-roots")]
     {
@@ -62,6 +53,19 @@ fn tls_config() -> Result<rustls::ClientConfig, b2_proto::Error> {
     }
     #[cfg(feature = "webpki-roots")]
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    tls_config_with(roots)
+}
+
+fn tls_config_with(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, b2_proto::Error> {
+    let invalid = |reason: String| b2_proto::InvalidInput::Argument {
+        what: "TLS configuration",
+        reason,
+    };
+    // The ring provider is passed explicitly: a process with two providers installed would panic.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?;
     if roots.is_empty() {
         return Err(invalid(
             "no trusted root certificates (enable `webpki-roots` or `native-roots`)".into(),
@@ -75,10 +79,15 @@ fn tls_config() -> Result<rustls::ClientConfig, b2_proto::Error> {
 
 impl Transport {
     pub(crate) fn new(timeouts: Timeouts) -> Result<Self, b2_proto::Error> {
-        let h1 = h1::H1Client::new(Arc::new(tls_config()?), timeouts.connect);
+        Ok(Self::with_tls(timeouts, tls_config()?))
+    }
+
+    /// A transport with this TLS configuration.
+    pub(crate) fn with_tls(timeouts: Timeouts, tls: rustls::ClientConfig) -> Self {
+        let h1 = h1::H1Client::new(Arc::new(tls), timeouts.connect);
         // Never `surf::Client::new()`: without a built-in backend it panics.
         let client = surf::Client::with_http_client(h1);
-        Ok(Self { client, timeouts })
+        Self { client, timeouts }
     }
 
     /// Sends a request and reads the whole reply.
@@ -219,4 +228,70 @@ pub(crate) async fn read_range(path: &Path, range: Range<u64>) -> io::Result<Byt
     let mut buf = vec![0u8; len];
     file.read_exact(&mut buf).await?;
     Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{Reply, Server, test_cert_der};
+
+    fn trusting_test_cert() -> Transport {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(test_cert_der()).expect("root");
+        Transport::with_tls(
+            crate::client::DEFAULT_TIMEOUTS,
+            tls_config_with(roots).expect("tls"),
+        )
+    }
+
+    #[async_std::test]
+    async fn requests_go_over_tls_on_one_reused_connection() {
+        let server = Server::start_tls(|req| {
+            let body = format!(r#"{{"got":{}}}"#, req.body.len());
+            if req.nth == 0 {
+                Reply::json(200, &body)
+            } else {
+                Reply::Raw(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes(),
+                )
+            }
+        });
+        let transport = trusting_test_cert();
+        for body in [&b"hello"[..], &[7u8; 100_000][..], &b""[..]] {
+            let request = http::Request::post(format!("{}/b2api/v4/b2_x", server.base))
+                .header("content-type", "application/octet-stream")
+                .body(bytes_body(Bytes::copy_from_slice(body)))
+                .expect("request");
+            let reply = transport.send(request).await.expect("reply");
+            assert_eq!(reply.status(), 200);
+            assert_eq!(
+                reply.body().as_ref(),
+                format!(r#"{{"got":{}}}"#, body.len()).as_bytes()
+            );
+        }
+        let requests = server.requests();
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[1].body, vec![7u8; 100_000]);
+        assert_eq!(requests[2].header("content-length"), Some("0"));
+        assert!(requests.iter().all(|r| r.conn == requests[0].conn));
+    }
+
+    #[async_std::test]
+    async fn a_declared_length_other_than_the_body_is_refused_before_sending() {
+        let server = Server::start(|_| Reply::json(200, "{}"));
+        let request = http::Request::post(format!("{}/x", server.base))
+            .header("content-length", "9")
+            .body(bytes_body(Bytes::from_static(b"abc")))
+            .expect("request");
+        let error = trusting_test_cert()
+            .send(request)
+            .await
+            .expect_err("mismatch");
+        assert_eq!(error.kind, TransportErrorKind::Other);
+        assert!(server.requests().is_empty());
+    }
 }

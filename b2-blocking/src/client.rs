@@ -247,10 +247,6 @@ pub(crate) const DEFAULT_TIMEOUTS: transport::Timeouts = transport::Timeouts {
 };
 
 #[cfg(test)]
-#[path = "../tests/support/server.rs"]
-mod server;
-
-#[cfg(test)]
 mod tests {
     //! The driver with machines that stream a file range and send unusual targets: these
     //! reach past the public calls, so they live here.
@@ -264,8 +260,8 @@ mod tests {
     use b2_proto::{Session, TransportError};
     use bytes::Bytes;
 
-    use super::server::{Reply, Server};
     use super::{DEFAULT_TIMEOUTS, Inner, Source};
+    use crate::test_server::{Reply, Server};
     use crate::transport::Transport;
 
     /// Sends one request and finishes with its reply.

@@ -27,6 +27,9 @@
 //! ```
 
 mod client;
+#[cfg(test)]
+#[path = "../tests/support/server.rs"]
+mod test_server;
 mod transport;
 
 use std::sync::Arc;

@@ -99,13 +99,18 @@ fn root_certs() -> Result<RootCerts, b2_proto::Error> {
 
 impl Transport {
     pub(crate) fn new(timeouts: Timeouts) -> Result<Self, b2_proto::Error> {
+        Ok(Self::with_roots(timeouts, root_certs()?))
+    }
+
+    /// A transport trusting `roots`.
+    pub(crate) fn with_roots(timeouts: Timeouts, roots: RootCerts) -> Self {
         // The ring provider is passed explicitly: a process with two providers installed would
         // otherwise make rustls refuse to pick one.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .unversioned_rustls_crypto_provider(provider)
-            .root_certs(root_certs()?)
+            .root_certs(roots)
             .build();
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
@@ -127,7 +132,7 @@ impl Transport {
             .max_idle_age(Duration::from_secs(60))
             .build()
             .new_agent();
-        Ok(Self { agent, timeouts })
+        Self { agent, timeouts }
     }
 
     /// Sends a request and reads the whole reply.
@@ -319,4 +324,53 @@ pub(crate) fn read_range(path: &Path, range: Range<u64>) -> io::Result<Bytes> {
     let mut buf = vec![0u8; len];
     file.read_exact(&mut buf)?;
     Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{Reply, Server, test_cert_der};
+
+    fn trusting_test_cert() -> Transport {
+        let cert = ureq::tls::Certificate::from_der(test_cert_der().as_ref()).to_owned();
+        Transport::with_roots(
+            crate::client::DEFAULT_TIMEOUTS,
+            RootCerts::Specific(Arc::new(vec![cert])),
+        )
+    }
+
+    #[test]
+    fn requests_go_over_tls_on_one_reused_connection() {
+        let server =
+            Server::start_tls(|req| Reply::json(200, &format!(r#"{{"got":{}}}"#, req.body.len())));
+        let transport = trusting_test_cert();
+        for body in [&b"hello"[..], &[7u8; 100_000][..]] {
+            let request = http::Request::post(format!("{}/b2api/v4/b2_x", server.base))
+                .header("content-type", "application/octet-stream")
+                .body(bytes_body(Bytes::copy_from_slice(body)))
+                .expect("request");
+            let reply = transport.send(request).expect("reply");
+            assert_eq!(reply.status(), 200);
+            assert_eq!(
+                reply.body().as_ref(),
+                format!(r#"{{"got":{}}}"#, body.len()).as_bytes()
+            );
+        }
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[1].body, vec![7u8; 100_000]);
+        assert_eq!(requests[0].conn, requests[1].conn);
+    }
+
+    #[test]
+    fn a_declared_length_other_than_the_body_is_refused_before_sending() {
+        let server = Server::start(|_| Reply::json(200, "{}"));
+        let request = http::Request::post(format!("{}/x", server.base))
+            .header("content-length", "9")
+            .body(bytes_body(Bytes::from_static(b"abc")))
+            .expect("request");
+        let error = trusting_test_cert().send(request).expect_err("mismatch");
+        assert_eq!(error.kind, TransportErrorKind::Other);
+        assert!(server.requests().is_empty());
+    }
 }

@@ -82,8 +82,21 @@ pub struct Server {
 impl Server {
     /// Starts a server answering with `handler`.
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with(None, handler)
+    }
+
+    /// Starts a server speaking HTTPS with [`TEST_CERT`] (for 127.0.0.1).
+    pub fn start_tls(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with(Some(tls_config(TEST_CERT, TEST_KEY)), handler)
+    }
+
+    fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -95,9 +108,23 @@ impl Server {
                 for stream in listener.incoming().take(500) {
                     let Ok(stream) = stream else { continue };
                     let conn = conns.fetch_add(1, Ordering::SeqCst) + 1;
-                    let (requests, counts, handler) =
-                        (requests.clone(), counts.clone(), handler.clone());
-                    std::thread::spawn(move || serve(stream, conn, &requests, &counts, &*handler));
+                    let (requests, counts, handler, tls) = (
+                        requests.clone(),
+                        counts.clone(),
+                        handler.clone(),
+                        tls.clone(),
+                    );
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, conn, &requests, &counts, &*handler),
+                        Some(config) => {
+                            let Ok(tls) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            let stream = rustls::StreamOwned::new(tls, stream);
+                            serve(stream, conn, &requests, &counts, &*handler);
+                        }
+                    });
                 }
             });
         }
@@ -118,17 +145,33 @@ impl Server {
     }
 }
 
-fn serve(
-    stream: TcpStream,
+trait Close {
+    /// Closes the connection after what was written.
+    fn close(&mut self);
+}
+
+impl Close for TcpStream {
+    fn close(&mut self) {
+        let _ = self.flush();
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Close for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+fn serve<S: Read + Write + Close>(
+    stream: S,
     conn: usize,
     requests: &Mutex<Vec<Recorded>>,
     counts: &Mutex<HashMap<String, usize>>,
     handler: &Handler,
 ) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
     let mut reader = BufReader::new(stream);
     loop {
         let Some(mut request) = read_request(&mut reader, conn) else {
@@ -141,23 +184,27 @@ fn serve(
             *n += 1;
         }
         requests.lock().unwrap().push(request.clone());
+        let writer = reader.get_mut();
         match handler(&request) {
             Reply::Raw(bytes) => {
-                if writer.write_all(&bytes).is_err() {
+                if writer
+                    .write_all(&bytes)
+                    .and_then(|()| writer.flush())
+                    .is_err()
+                {
                     return;
                 }
             }
             Reply::Cut(bytes) => {
                 let _ = writer.write_all(&bytes);
-                let _ = writer.flush();
-                let _ = writer.shutdown(Shutdown::Both);
+                writer.close();
                 return;
             }
         }
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>, conn: usize) -> Option<Recorded> {
+fn read_request<S: Read>(reader: &mut BufReader<S>, conn: usize) -> Option<Recorded> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -232,20 +279,7 @@ const UNTRUSTED_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49Ag
 /// An `https://` base URL served with a certificate no client trusts: every handshake must
 /// fail before a request is sent. Counts the requests that got through anyway.
 pub fn untrusted_tls() -> (String, Arc<AtomicUsize>) {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let cert = CertificateDer::from_pem_slice(UNTRUSTED_CERT.as_bytes()).expect("cert");
-    let key = PrivateKeyDer::from_pem_slice(UNTRUSTED_KEY.as_bytes()).expect("key");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .expect("server config"),
-    );
+    let config = tls_config(UNTRUSTED_CERT, UNTRUSTED_KEY);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("https://{}", listener.local_addr().expect("addr"));
     let requests = Arc::new(AtomicUsize::new(0));
@@ -265,4 +299,31 @@ pub fn untrusted_tls() -> (String, Arc<AtomicUsize>) {
         }
     });
     (base, requests)
+}
+
+/// A certificate for 127.0.0.1 that tests may add to a client's roots.
+pub const TEST_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBvDCCAWKgAwIBAgIUBWITwFNenYDuMoUUJSDSGO0iC60wCgYIKoZIzj0EAwIw\nFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMjA1MDY1OFoYDzIxMjYxMDI5\nMDUwNjU4WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAAREC/G9UXk179kyljDClX97YvzFWFZ69ERqtnW7QiFQj4jlePuRKM3b\nMCynGX8hSxKcZc4oKWfGxUcgyrTX3+xoo4GPMIGMMB0GA1UdDgQWBBSL/BTNGS0h\nH/q3z8a4NsZ820GrdTAfBgNVHSMEGDAWgBSL/BTNGS0hH/q3z8a4NsZ820GrdTAa\nBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADALBgNVHQ8E\nBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIhALIg\nHBqIRnBIaQ7llZoA2ADr+YCranlZiiTviuUechvgAiAm8aDKLGrOnh7DFJrG6jG1\n96mAWwf41Xkta8sHc0j70w==\n-----END CERTIFICATE-----\n";
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQga95t+2TsA5xnjBWS\nqlfnMZIaktdnUwuC6oB4sRvvhKmhRANCAAREC/G9UXk179kyljDClX97YvzFWFZ6\n9ERqtnW7QiFQj4jlePuRKM3bMCynGX8hSxKcZc4oKWfGxUcgyrTX3+xo\n-----END PRIVATE KEY-----\n";
+
+/// [`TEST_CERT`] in DER.
+pub fn test_cert_der() -> rustls::pki_types::CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::from_pem_slice(TEST_CERT.as_bytes()).expect("cert")
+}
+
+fn tls_config(cert: &str, key: &str) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let cert = CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert");
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .expect("server config"),
+    )
 }
