@@ -395,4 +395,82 @@ mod tests {
         assert_eq!(reply.headers()["x-bz-info-author"], "caf%C3%A9");
         assert_eq!(reply.body().as_ref(), b"{}");
     }
+
+    /// Sends `n` requests at once, then waits (far into the future) for their replies.
+    struct Fanout {
+        base: String,
+        n: u64,
+        next: u64,
+        deadline: Option<Instant>,
+        replies: Vec<u16>,
+    }
+
+    impl Machine for Fanout {
+        type Output = Vec<u16>;
+
+        fn poll_step(&mut self, now: Instant) -> Step<Self::Output> {
+            if self.next < self.n {
+                self.next += 1;
+                let request = http::Request::post(format!("{}/part/{}", self.base, self.next))
+                    .body(Body::Bytes(Bytes::from(vec![b'x'; 10])))
+                    .expect("request");
+                return Step::Send(RequestId::new(self.next), request);
+            }
+            if self.replies.len() as u64 == self.n {
+                return Step::Done(Ok(std::mem::take(&mut self.replies)));
+            }
+            let deadline = *self
+                .deadline
+                .get_or_insert(now + std::time::Duration::from_secs(60));
+            Step::Wait(deadline)
+        }
+
+        fn handle_response(
+            &mut self,
+            _id: RequestId,
+            response: Result<http::Response<Bytes>, TransportError>,
+            _now: Instant,
+        ) {
+            self.replies
+                .push(response.map_or(0, |r| r.status().as_u16()));
+        }
+
+        fn handle_session(&mut self, _session: Arc<Session>) {}
+    }
+
+    #[test]
+    fn requests_a_machine_sends_together_run_in_parallel_and_end_its_wait() {
+        let server = Server::start(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Reply::json(200, "{}")
+        });
+        let machine = Fanout {
+            base: server.base.clone(),
+            n: 4,
+            next: 0,
+            deadline: None,
+            replies: Vec::new(),
+        };
+        let started = Instant::now();
+        let statuses = inner(&server)
+            .drive(machine, &mut Source::None)
+            .expect("replies");
+        let elapsed = started.elapsed();
+        assert_eq!(statuses, [200, 200, 200, 200]);
+        // In series the four would take 1.6 s; the wait would last 60 s.
+        assert!(
+            elapsed < std::time::Duration::from_millis(1_200),
+            "{elapsed:?}"
+        );
+        let requests = server.requests();
+        assert_eq!(requests.len(), 4);
+        let mut conns: Vec<usize> = requests.iter().map(|r| r.conn).collect();
+        conns.sort_unstable();
+        conns.dedup();
+        assert_eq!(
+            conns.len(),
+            4,
+            "each request in flight has its own connection"
+        );
+    }
 }
