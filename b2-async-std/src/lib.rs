@@ -100,19 +100,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the connect timeout.
+    /// Sets the connect timeout, TLS handshake included (default 30 s).
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.connect = timeout;
         self
     }
 
-    /// Sets the longest wait for a reply's head.
+    /// Sets the longest time to connect, send a request and receive its reply's head (default
+    /// 15 minutes: B2 may work long before it answers a large upload or copy).
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.request = timeout;
         self
     }
 
-    /// Sets the longest silence while reading a reply body.
+    /// Sets the longest silence while reading a reply body (default 2 minutes).
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.idle = timeout;
         self

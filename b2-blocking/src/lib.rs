@@ -13,7 +13,11 @@
 //!
 //! TLS is rustls with the `ring` provider, passed explicitly; the roots are Mozilla's
 //! (feature `webpki-roots`, the default) or the operating system's (`native-roots`). Plain
-//! `http://` works too, for a local `b2-emulator`.
+//! `http://` works too, for a local `b2-emulator`. ureq keeps idle connections for reuse,
+//! follows no redirect, decompresses nothing and honours no proxy variable.
+//!
+//! ureq logs through the `log` crate; at `TRACE` level it writes requests unredacted, the
+//! authorization token included. Keep that level off for `ureq` outside debugging.
 //!
 //! ```no_run
 //! # fn example() -> Result<(), b2_blocking::Error> {
@@ -89,19 +93,23 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the connect timeout.
+    /// Sets the connect timeout, TLS handshake included (default 30 s).
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.connect = timeout;
         self
     }
 
-    /// Sets the longest wait for a reply's head.
+    /// Sets the longest time to send a request and to wait for its reply's head (default
+    /// 15 minutes: B2 may work long before it answers a large upload or copy). For calls other
+    /// than downloads it also bounds each read and write.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.request = timeout;
         self
     }
 
-    /// Sets the longest silence while reading a reply body.
+    /// Sets the longest silence while a download (`GET`) is read, its reply's head included
+    /// (default 2 minutes). ureq has one limit per read for head and body alike, so other
+    /// calls, whose server may be silent long before it answers, use the request timeout.
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.idle = timeout;
         self
