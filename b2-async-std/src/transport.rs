@@ -281,6 +281,33 @@ mod tests {
     }
 
     #[async_std::test]
+    async fn connections_are_reused_after_replies_without_a_body() {
+        let server = Server::start(|req| match req.nth {
+            0 => Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+            1 => Reply::Raw(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()),
+            2 => Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n".to_vec()),
+            _ => Reply::json(200, "{}"),
+        });
+        let transport = trusting_test_cert();
+        for method in ["GET", "GET", "HEAD", "GET"] {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(format!("{}/x", server.base))
+                .body(bytes_body(Bytes::new()))
+                .expect("request");
+            let reply = transport.send(request).await.expect("reply");
+            assert!(reply.status().is_success());
+            if method == "HEAD" {
+                assert_eq!(reply.headers()["content-length"], "1234");
+                assert!(reply.body().is_empty());
+            }
+        }
+        let requests = server.requests();
+        assert_eq!(requests.len(), 4);
+        assert!(requests.iter().all(|r| r.conn == requests[0].conn));
+    }
+
+    #[async_std::test]
     async fn a_declared_length_other_than_the_body_is_refused_before_sending() {
         let server = Server::start(|_| Reply::json(200, "{}"));
         let request = http::Request::post(format!("{}/x", server.base))

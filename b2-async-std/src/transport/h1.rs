@@ -344,10 +344,24 @@ impl Shared {
         })?;
 
         let status = raw.status.as_u16();
+        let close = close_asked
+            || has_close(
+                raw.headers
+                    .get_all(http::header::CONNECTION)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
+        let mut framed = Framed {
+            inner: Body::empty(),
+            expected: Some(0),
+            read: 0,
+            back: (!close).then(|| (slot, self.clone(), key)),
+        };
         if head_only || status == 204 || status == 304 {
-            // Whatever async-h1 framed is not there: drop it, and the connection with it.
+            // These replies end with their head, whatever their headers say.
             drop(res.take_body());
             res.ext_mut().insert(raw);
+            framed.give_back();
             return Ok(res);
         }
         // async-h1 frames a body as chunked only for exactly this last Transfer-Encoding.
@@ -381,26 +395,14 @@ impl Shared {
                 "the reply has neither Content-Length nor chunked framing",
             ));
         }
-        let close = close_asked
-            || has_close(
-                raw.headers
-                    .get_all(http::header::CONNECTION)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok()),
-            );
         res.ext_mut().insert(raw);
-        let body = res.take_body();
-        let framed = Framed {
-            inner: body,
-            expected: if chunked { None } else { length },
-            read: 0,
-            back: (!close).then(|| (slot, self.clone(), key)),
-        };
-        let len = if chunked {
-            None
-        } else {
-            length.and_then(|l| usize::try_from(l).ok())
-        };
+        framed.inner = res.take_body();
+        framed.expected = if chunked { None } else { length };
+        if framed.expected == Some(0) {
+            // http-types never reads an empty body, so its end is now.
+            framed.give_back();
+        }
+        let len = framed.expected.and_then(|l| usize::try_from(l).ok());
         res.set_body(Body::from_reader(BufReader::new(framed), len));
         Ok(res)
     }
