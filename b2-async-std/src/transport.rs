@@ -281,6 +281,42 @@ mod tests {
     }
 
     #[async_std::test]
+    async fn large_replies_arrive_whole_with_either_framing() {
+        fn pattern(len: usize) -> Vec<u8> {
+            (0..len).map(|i| (i % 253) as u8).collect()
+        }
+        let server = Server::start_tls(|req| {
+            let data = pattern(2_000_003);
+            let mut reply = Vec::new();
+            if req.nth == 0 {
+                reply.extend_from_slice(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len()).as_bytes(),
+                );
+                reply.extend_from_slice(&data);
+            } else {
+                reply.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                for part in data.chunks(700_001) {
+                    reply.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                    reply.extend_from_slice(part);
+                    reply.extend_from_slice(b"\r\n");
+                }
+                reply.extend_from_slice(b"0\r\n\r\n");
+            }
+            Reply::Raw(reply)
+        });
+        let transport = trusting_test_cert();
+        for _ in 0..2 {
+            let request = http::Request::get(format!("{}/file/b/big", server.base))
+                .body(bytes_body(Bytes::new()))
+                .expect("request");
+            let reply = transport.send(request).await.expect("reply");
+            assert!(reply.body().as_ref() == pattern(2_000_003).as_slice());
+        }
+        let requests = server.requests();
+        assert_eq!(requests[0].conn, requests[1].conn);
+    }
+
+    #[async_std::test]
     async fn connections_are_reused_after_replies_without_a_body() {
         let server = Server::start(|req| match req.nth {
             0 => Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),

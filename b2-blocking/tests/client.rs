@@ -219,6 +219,55 @@ fn an_untrusted_certificate_is_refused_before_any_request() {
 }
 
 #[test]
+fn a_silent_server_is_a_timeout() {
+    let server = Server::start(|_| Reply::Stall(Vec::new(), Duration::from_secs(3)));
+    let error = Client::builder("id", "key")
+        .realm(&server.base)
+        .retry_policy(one_attempt())
+        .request_timeout(Duration::from_millis(400))
+        .idle_timeout(Duration::from_millis(400))
+        .build()
+        .expect("client")
+        .session()
+        .expect_err("silent");
+    let Error::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = &**last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(transport.kind, TransportErrorKind::Timeout, "{transport}");
+}
+
+#[test]
+fn a_body_that_stalls_is_a_timeout() {
+    let server = serve(|_| {
+        Reply::Stall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"buckets\":[".to_vec(),
+            Duration::from_secs(3),
+        )
+    });
+    let client = Client::builder("id", "key")
+        .realm(&server.base)
+        .retry_policy(one_attempt())
+        .request_timeout(Duration::from_millis(600))
+        .idle_timeout(Duration::from_millis(600))
+        .build()
+        .expect("client");
+    client.session().expect("session");
+    let started = std::time::Instant::now();
+    let error = client.list_buckets().expect_err("stalled");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let Error::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = &**last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(transport.kind, TransportErrorKind::Timeout, "{transport}");
+}
+
+#[test]
 fn an_expired_token_is_renewed_once_for_all_threads() {
     let server = serve(|req| {
         if req.header("authorization") == Some("tok1") {

@@ -48,6 +48,8 @@ pub enum Reply {
     Raw(Vec<u8>),
     /// Write these bytes and close the connection.
     Cut(Vec<u8>),
+    /// Write these bytes, stay silent this long, then close the connection.
+    Stall(Vec<u8>, Duration),
 }
 
 impl Reply {
@@ -197,6 +199,12 @@ fn serve<S: Read + Write + Close>(
             }
             Reply::Cut(bytes) => {
                 let _ = writer.write_all(&bytes);
+                writer.close();
+                return;
+            }
+            Reply::Stall(bytes, silence) => {
+                let _ = writer.write_all(&bytes).and_then(|()| writer.flush());
+                std::thread::sleep(silence);
                 writer.close();
                 return;
             }
