@@ -23,9 +23,11 @@
 //! operating system's (`native-roots`). Plain `http://` works too, for a local `b2-emulator`.
 //!
 //! Idle connections are kept per scheme, host and port and reused once a reply was read to
-//! its end. The client speaks HTTP/1.1 only and refuses reply heads of 8 KiB or more
-//! (async-h1's limit; B2's replies are far smaller) and replies framed by closing the
-//! connection.
+//! its end. The client speaks HTTP/1.1 only. It reads reply heads itself (up to 64 KiB, with
+//! headers passed on exactly as sent) and leaves async-h1 only the framing of bodies, so
+//! async-h1's 8 KiB head limit does not apply: a B2 download of a file with a long name and
+//! large file info can exceed it. Replies framed by closing the connection (neither
+//! `Content-Length` nor chunked) are refused; B2 never sends them.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), b2_async_std::Error> {

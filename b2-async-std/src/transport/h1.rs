@@ -8,15 +8,17 @@
 //! 2. Write the head ourselves, with the request target exactly as b2-proto built it (a
 //!    parsed URL would collapse `/a/../b` and `%2e%2e`, which are parts of B2 file names),
 //!    then the body with its `Content-Length`.
-//! 3. Read the reply head ourselves (skipping `1xx` interim replies) and check it is ASCII and
-//!    under async-h1's 8 KiB limit, so async-h1 never sees a head it would panic on. The
-//!    head's headers are kept as sent; async-h1 then parses it again and frames the body
-//!    (`Content-Length` or chunked).
+//! 3. Read and parse the reply head ourselves (skipping `1xx` interim replies), keeping its
+//!    status and headers exactly as sent. async-h1 is then handed only a minimal head that
+//!    states the body's framing, and frames the body (`Content-Length` or chunked). It never
+//!    sees the real headers, so its limits do not apply to them: it refuses heads of 8 KiB
+//!    or more (a B2 download with a long file name and large file info comes close), panics
+//!    on header values that are not ASCII, and knows only the registered status codes.
 //! 4. The connection goes back to the pool only when the body was read to its end with
 //!    `Content-Length` or chunked framing and neither side asked for `Connection: close`.
 //!    Any other ending drops it. A body shorter than its `Content-Length` is an error.
 //!
-//! Limits: HTTP/1.1 only; reply heads under 8 KiB; replies framed by closing the
+//! Limits: HTTP/1.1 only; reply heads up to 64 KiB; replies framed by closing the
 //! connection (neither `Content-Length` nor chunked) are refused as errors.
 
 use std::collections::HashMap;
@@ -47,8 +49,8 @@ pub(crate) struct RawHead {
     pub(crate) headers: http::HeaderMap,
 }
 
-/// async-h1 refuses reply heads of 8 KiB or more.
-const MAX_HEAD: usize = 8 * 1024 - 1;
+/// The largest reply head accepted.
+const MAX_HEAD: usize = 64 * 1024;
 /// Idle connections older than this are not reused.
 const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 /// Idle connections kept per `(scheme, host, port)`.
@@ -333,16 +335,7 @@ impl Shared {
         }
         conn.flush().await.map_err(io_failure)?;
 
-        let (raw, read) = read_reply_head(&mut conn).await?;
-        let slot: Slot = Arc::new(Mutex::new(Some(conn)));
-        let reader = futures_util::io::Cursor::new(read).chain(SharedConn(slot.clone()));
-        let mut res = async_h1::client::decode(reader).await.map_err(|e| {
-            match e.downcast::<io::Error>() {
-                Ok(io) => io_failure(io),
-                Err(e) => interrupted(e.to_string()),
-            }
-        })?;
-
+        let (raw, rest) = read_reply_head(&mut conn).await?;
         let status = raw.status.as_u16();
         let close = close_asked
             || has_close(
@@ -351,20 +344,22 @@ impl Shared {
                     .iter()
                     .filter_map(|v| v.to_str().ok()),
             );
+        let slot: Slot = Arc::new(Mutex::new(Some(conn)));
         let mut framed = Framed {
             inner: Body::empty(),
             expected: Some(0),
             read: 0,
-            back: (!close).then(|| (slot, self.clone(), key)),
+            back: (!close).then(|| (slot.clone(), self.clone(), key)),
         };
         if head_only || status == 204 || status == 304 {
             // These replies end with their head, whatever their headers say.
-            drop(res.take_body());
+            let mut res = Response::new(http_types::StatusCode::Ok);
             res.ext_mut().insert(raw);
-            framed.give_back();
+            if rest.is_empty() {
+                framed.give_back();
+            }
             return Ok(res);
         }
-        // async-h1 frames a body as chunked only for exactly this last Transfer-Encoding.
         let chunked = match raw
             .headers
             .get_all(http::header::TRANSFER_ENCODING)
@@ -372,7 +367,7 @@ impl Shared {
             .next_back()
         {
             None => false,
-            Some(v) if v.as_bytes() == b"chunked" => true,
+            Some(v) if v.as_bytes().eq_ignore_ascii_case(b"chunked") => true,
             Some(_) => {
                 return Err(TransportError::new(
                     TransportErrorKind::Body,
@@ -389,12 +384,31 @@ impl Shared {
                     .ok_or_else(|| interrupted("the reply's Content-Length is not a number"))?,
             ),
         };
-        if !chunked && length.is_none() {
-            return Err(TransportError::new(
-                TransportErrorKind::Body,
-                "the reply has neither Content-Length nor chunked framing",
-            ));
-        }
+        // A minimal head for async-h1: the body's framing and nothing else.
+        let mut head = match (chunked, length) {
+            (true, _) => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+            (false, Some(length)) => {
+                if rest.len() as u64 > length {
+                    // More than the reply came: the connection cannot be trusted again.
+                    framed.back = None;
+                }
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n").into_bytes()
+            }
+            (false, None) => {
+                return Err(TransportError::new(
+                    TransportErrorKind::Body,
+                    "the reply has neither Content-Length nor chunked framing",
+                ));
+            }
+        };
+        head.extend_from_slice(&rest);
+        let reader = futures_util::io::Cursor::new(head).chain(SharedConn(slot));
+        let mut res = async_h1::client::decode(reader).await.map_err(|e| {
+            match e.downcast::<io::Error>() {
+                Ok(io) => io_failure(io),
+                Err(e) => interrupted(e.to_string()),
+            }
+        })?;
         res.ext_mut().insert(raw);
         framed.inner = res.take_body();
         framed.expected = if chunked { None } else { length };
@@ -451,15 +465,16 @@ fn request_head(req: &Request, key: &PoolKey, len: usize) -> Vec<u8> {
     head.into_bytes()
 }
 
-/// Reads up to the end of the final reply head. Returns the parsed head and every byte read
-/// so far from the final head on (the head and perhaps the start of the body).
+/// Reads up to the end of the final reply head. Returns the parsed head and the bytes read
+/// past it (the start of the body, if any).
 async fn read_reply_head(conn: &mut Conn) -> Result<(RawHead, Vec<u8>), TransportError> {
+    let too_large = || interrupted("the reply head is larger than 64 KiB");
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
         let Some(end) = head_end(&buf) else {
             if buf.len() > MAX_HEAD {
-                return Err(interrupted("the reply head is 8 KiB or more"));
+                return Err(too_large());
             }
             let n = conn.read(&mut chunk).await.map_err(io_failure)?;
             if n == 0 {
@@ -474,11 +489,7 @@ async fn read_reply_head(conn: &mut Conn) -> Result<(RawHead, Vec<u8>), Transpor
         };
         let head = buf.get(..end).unwrap_or_default();
         if end > MAX_HEAD {
-            return Err(interrupted("the reply head is 8 KiB or more"));
-        }
-        // async-h1 takes header values as text and panics on non-ASCII ones: refuse them here.
-        if !head.is_ascii() {
-            return Err(interrupted("the reply head is not ASCII"));
+            return Err(too_large());
         }
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut parsed = httparse::Response::new(&mut headers);
@@ -503,6 +514,8 @@ async fn read_reply_head(conn: &mut Conn) -> Result<(RawHead, Vec<u8>), Transpor
             let value = http::HeaderValue::from_bytes(header.value).map_err(interrupted)?;
             map.append(name, value);
         }
+        // What follows the head belongs to the body.
+        buf.drain(..end);
         return Ok((
             RawHead {
                 status,
