@@ -442,6 +442,44 @@ fn interim_replies_are_skipped() {
     assert_eq!(buckets.len(), 1);
 }
 
+#[test]
+fn a_non_ascii_reply_header_does_not_break_the_call() {
+    let server = serve(|_| {
+        raw(&format!(
+            "HTTP/1.1 200 OK\r\nX-Name: caf\u{e9}\r\nContent-Length: {}\r\n\r\n{ONE_BUCKET}",
+            ONE_BUCKET.len()
+        ))
+    });
+    let buckets = client(&server).list_buckets().expect("buckets");
+    assert_eq!(buckets.len(), 1);
+}
+
+#[test]
+fn a_reply_head_larger_than_8_kib_is_read() {
+    // A B2 download of a file with a long name and large file info has a head this large.
+    let big = "a%20".repeat(5000);
+    let server = serve(move |_| {
+        raw(&format!(
+            "HTTP/1.1 200 OK\r\nX-Bz-Info-Big: {big}\r\nContent-Length: {}\r\n\r\n{ONE_BUCKET}",
+            ONE_BUCKET.len()
+        ))
+    });
+    let buckets = client(&server).list_buckets().expect("buckets");
+    assert_eq!(buckets.len(), 1);
+}
+
+#[test]
+fn an_unregistered_status_is_kept() {
+    let server = serve(|_| raw("HTTP/1.1 599 Odd\r\nContent-Length: 2\r\n\r\n{}"));
+    let error = client_with(&server, one_attempt())
+        .list_buckets()
+        .expect_err("599");
+    let Error::RetriesExhausted { last, .. } = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(last.status().map(|s| s.as_u16()), Some(599), "{last:?}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn works_inside_a_current_thread_tokio_runtime() {
     let server = serve(|_| Reply::json(200, ONE_BUCKET));
