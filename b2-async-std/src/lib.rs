@@ -108,14 +108,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the longest time to connect, send a request and receive its reply's head (default
-    /// 15 minutes: B2 may work long before it answers a large upload or copy).
+    /// Sets the longest wait for a reply's head once the request was sent (default 15 minutes:
+    /// B2 may work long before it answers a large upload or copy).
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.request = timeout;
         self
     }
 
-    /// Sets the longest silence while reading a reply body (default 2 minutes).
+    /// Sets the longest silence while sending a request or reading a reply body (default
+    /// 2 minutes). Sending a large body may take as long as it needs while it progresses.
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.idle = timeout;
         self

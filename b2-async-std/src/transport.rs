@@ -20,10 +20,11 @@ pub(crate) type ReqBody = http_types::Body;
 /// Timeouts of the transport.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
+    /// Connecting, TLS handshake included.
     pub(crate) connect: Duration,
-    /// Whole JSON calls, and the wait for a reply's head after an upload body was sent.
+    /// The wait for a reply's head once the request was sent.
     pub(crate) request: Duration,
-    /// Longest silence while reading a reply body.
+    /// Longest silence while sending a request or reading a reply body.
     pub(crate) idle: Duration,
 }
 
@@ -84,7 +85,7 @@ impl Transport {
 
     /// A transport with this TLS configuration.
     pub(crate) fn with_tls(timeouts: Timeouts, tls: rustls::ClientConfig) -> Self {
-        let h1 = h1::H1Client::new(Arc::new(tls), timeouts.connect);
+        let h1 = h1::H1Client::new(Arc::new(tls), timeouts);
         // Never `surf::Client::new()`: without a built-in backend it panics.
         let client = surf::Client::with_http_client(h1);
         Self { client, timeouts }
@@ -98,17 +99,8 @@ impl Transport {
         request: http::Request<ReqBody>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let request = to_http_types(request)?;
-        let sent = async_std::future::timeout(self.timeouts.request, self.client.send(request));
-        let response = match sent.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(from_surf_error(e)),
-            Err(_) => {
-                return Err(TransportError::new(
-                    TransportErrorKind::Timeout,
-                    "no reply within the request timeout",
-                ));
-            }
-        };
+        // The client applies the connect, send and reply-head timeouts.
+        let response = self.client.send(request).await.map_err(from_surf_error)?;
         let mut response: http_types::Response = response.into();
         let mut body = response.take_body();
         let mut buf = Vec::with_capacity(body.len().unwrap_or(0).min(1 << 20));

@@ -99,17 +99,19 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the longest time to send a request and to wait for its reply's head (default
-    /// 15 minutes: B2 may work long before it answers a large upload or copy). For calls other
-    /// than downloads it also bounds each read and write.
+    /// Sets the longest wait for a reply's head once the request was sent (default 15 minutes:
+    /// B2 may work long before it answers a large upload or copy). For calls other than
+    /// downloads it also bounds each read of the reply.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.request = timeout;
         self
     }
 
-    /// Sets the longest silence while a download (`GET`) is read, its reply's head included
-    /// (default 2 minutes). ureq has one limit per read for head and body alike, so other
-    /// calls, whose server may be silent long before it answers, use the request timeout.
+    /// Sets the longest silence while sending a request, and while a download (`GET`) is read,
+    /// its reply's head included (default 2 minutes). Sending a large body may take as long as
+    /// it needs while it progresses. ureq has one limit per read for head and body alike, so
+    /// other calls, whose server may be silent long before it answers, read under the request
+    /// timeout.
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.idle = timeout;
         self

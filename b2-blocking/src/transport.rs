@@ -29,10 +29,11 @@ impl ReqBody {
 /// Timeouts of the transport.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
+    /// Resolving and connecting, TLS handshake included.
     pub(crate) connect: Duration,
-    /// Whole JSON calls, and the wait for a reply's head after an upload body was sent.
+    /// The wait for a reply's head once the request was sent.
     pub(crate) request: Duration,
-    /// Longest silence while reading a reply body.
+    /// Longest silence while sending a request or reading a download.
     pub(crate) idle: Duration,
 }
 
@@ -126,8 +127,8 @@ impl Transport {
             .no_delay(true)
             .timeout_resolve(Some(timeouts.connect))
             .timeout_connect(Some(timeouts.connect))
-            .timeout_send_request(Some(timeouts.request))
-            .timeout_send_body(Some(timeouts.request))
+            // Sending a large body may take as long as it needs while it progresses: each
+            // write is bounded by the idle timeout, set per request.
             .timeout_recv_response(Some(timeouts.request))
             .max_idle_age(Duration::from_secs(60))
             .build()
@@ -196,7 +197,7 @@ impl Transport {
             .agent
             .configure_request(request)
             .timeout_per_read(Some(per_read))
-            .timeout_per_write(Some(self.timeouts.idle.max(per_read)))
+            .timeout_per_write(Some(self.timeouts.idle))
             .build();
         self.agent.run(request)
     }

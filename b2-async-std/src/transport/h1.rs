@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
 use b2_proto::{TransportError, TransportErrorKind};
+
+use super::Timeouts;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use futures_rustls::pki_types::ServerName;
@@ -170,7 +172,7 @@ impl AsyncRead for SharedConn {
 
 struct Shared {
     tls: TlsConnector,
-    connect_timeout: Duration,
+    timeouts: Timeouts,
     idle: Mutex<HashMap<PoolKey, Vec<(Conn, Instant)>>>,
 }
 
@@ -183,17 +185,17 @@ pub(crate) struct H1Client {
 impl std::fmt::Debug for H1Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("H1Client")
-            .field("connect_timeout", &self.shared.connect_timeout)
+            .field("timeouts", &self.shared.timeouts)
             .finish_non_exhaustive()
     }
 }
 
 impl H1Client {
-    pub(crate) fn new(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(tls: Arc<rustls::ClientConfig>, timeouts: Timeouts) -> Self {
         Self {
             shared: Arc::new(Shared {
                 tls: TlsConnector::from(tls),
-                connect_timeout,
+                timeouts,
                 idle: Mutex::new(HashMap::new()),
             }),
             config: http_client::Config::new(),
@@ -275,7 +277,7 @@ impl Shared {
             let tls = self.tls.connect(name, tcp).await?;
             Ok::<_, io::Error>(Conn::Tls(Box::new(tls)))
         };
-        match async_std::future::timeout(self.connect_timeout, connect).await {
+        match async_std::future::timeout(self.timeouts.connect, connect).await {
             Ok(Ok(conn)) => Ok(conn),
             // Nothing of the request reached the server, whatever failed.
             Ok(Err(e)) => Err(TransportError::new(TransportErrorKind::Connect, e)),
@@ -309,7 +311,13 @@ impl Shared {
             None => self.connect(&key).await?,
         };
 
-        conn.write_all(&head).await.map_err(io_failure)?;
+        let idle = self.timeouts.idle;
+        // Sending may take long (a large part), but must not stall.
+        let stalled = |_| TransportError::new(TransportErrorKind::Timeout, "sending stalled");
+        async_std::future::timeout(idle, conn.write_all(&head))
+            .await
+            .map_err(stalled)?
+            .map_err(io_failure)?;
         let mut sent = 0usize;
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
@@ -325,7 +333,10 @@ impl Shared {
                 break;
             }
             let data = chunk.get(..n).unwrap_or_default();
-            conn.write_all(data).await.map_err(io_failure)?;
+            async_std::future::timeout(idle, conn.write_all(data))
+                .await
+                .map_err(stalled)?
+                .map_err(io_failure)?;
         }
         if sent != len {
             return Err(TransportError::new(
@@ -333,9 +344,21 @@ impl Shared {
                 format!("the request body has {sent} bytes, not the {len} it declared"),
             ));
         }
-        conn.flush().await.map_err(io_failure)?;
+        async_std::future::timeout(idle, conn.flush())
+            .await
+            .map_err(stalled)?
+            .map_err(io_failure)?;
 
-        let (raw, rest) = read_reply_head(&mut conn).await?;
+        // B2 may work long before it answers (a large upload or copy).
+        let (raw, rest) =
+            async_std::future::timeout(self.timeouts.request, read_reply_head(&mut conn))
+                .await
+                .map_err(|_| {
+                    TransportError::new(
+                        TransportErrorKind::Timeout,
+                        "no reply within the request timeout",
+                    )
+                })??;
         let status = raw.status.as_u16();
         let close = close_asked
             || has_close(
