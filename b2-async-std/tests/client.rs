@@ -301,6 +301,22 @@ async fn an_expired_token_is_renewed_once_for_all_tasks() {
 }
 
 #[async_std::test]
+async fn calls_run_on_spawned_tasks() {
+    let server = serve(|_| Reply::json(200, ONE_BUCKET));
+    let client = client(&server);
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            async_std::task::spawn(async move { client.list_buckets().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("buckets").len(), 1);
+    }
+    assert_eq!(server.requests_to("/b2_authorize_account").len(), 1);
+}
+
+#[async_std::test]
 async fn connections_are_reused() {
     let server = serve(|_| Reply::json(200, ONE_BUCKET));
     let client = client(&server);
