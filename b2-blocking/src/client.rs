@@ -162,7 +162,16 @@ impl Inner {
                         tracing::trace!(method = %request.method(), uri = %request.uri().path(), "send");
                         let tx = tx.clone();
                         scope.spawn(move || {
-                            let _ = tx.send((id, self.send(request, file)));
+                            // A panic in the HTTP client must not leave the loop waiting for a
+                            // reply that never comes.
+                            let send = std::panic::AssertUnwindSafe(|| self.send(request, file));
+                            let reply = std::panic::catch_unwind(send).unwrap_or_else(|_| {
+                                Err(TransportError::new(
+                                    TransportErrorKind::Other,
+                                    "the HTTP client panicked",
+                                ))
+                            });
+                            let _ = tx.send((id, reply));
                         });
                         in_flight += 1;
                     }
