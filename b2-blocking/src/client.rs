@@ -482,4 +482,72 @@ mod tests {
             "each request in flight has its own connection"
         );
     }
+
+    /// Asks for parts of the source and finishes with what it was given.
+    struct Parts {
+        ranges: Vec<std::ops::Range<u64>>,
+        got: Vec<Bytes>,
+    }
+
+    impl Machine for Parts {
+        type Output = Vec<Bytes>;
+
+        fn poll_step(&mut self, _now: Instant) -> Step<Self::Output> {
+            if self.got.len() == self.ranges.len() {
+                return Step::Done(Ok(std::mem::take(&mut self.got)));
+            }
+            let i = self.got.len();
+            Step::NeedPart {
+                id: RequestId::new(i as u64 + 1),
+                part: b2_proto::PartNumber::new(i as u32 + 1).expect("part"),
+                range: self.ranges[i].clone(),
+            }
+        }
+
+        fn handle_response(
+            &mut self,
+            _id: RequestId,
+            _response: Result<http::Response<Bytes>, TransportError>,
+            _now: Instant,
+        ) {
+        }
+
+        fn handle_session(&mut self, _session: Arc<Session>) {}
+
+        fn provide_part(&mut self, _id: RequestId, data: Bytes, _now: Instant) {
+            self.got.push(data);
+        }
+    }
+
+    #[test]
+    fn parts_are_read_from_a_file_at_offsets_and_from_a_reader_in_order() {
+        let server = Server::start(|_| Reply::json(200, "{}"));
+        let data: Vec<u8> = b"0123456789abcdefghij".to_vec();
+        let path = std::env::temp_dir().join(format!("b2-blocking-parts-{}", std::process::id()));
+        std::fs::write(&path, &data).expect("write");
+        let machine = Parts {
+            ranges: vec![10..15, 0..4],
+            got: Vec::new(),
+        };
+        let from_file = inner(&server)
+            .drive(machine, &mut Source::File(&path))
+            .expect("parts");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(from_file, [&b"abcde"[..], &b"0123"[..]]);
+
+        let mut reader = std::io::Cursor::new(data.clone());
+        let machine = Parts {
+            ranges: vec![0..4, 4..10, 10..30, 30..40],
+            got: Vec::new(),
+        };
+        let from_reader = inner(&server)
+            .drive(machine, &mut Source::Reader(&mut reader))
+            .expect("parts");
+        // A reader gives what it has: the last parts come short, then empty.
+        assert_eq!(
+            from_reader,
+            [&b"0123"[..], &b"456789"[..], &b"abcdefghij"[..], &b""[..]]
+        );
+        assert!(server.requests().is_empty());
+    }
 }
