@@ -18,6 +18,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
+/// The slowest upload rate allowed for before a request times out: 64 KiB/s.
+const MIN_SEND_RATE: u64 = 64 * 1024;
+
 /// A request body: bytes in memory or a stream.
 pub(crate) type ReqBody = BoxBody<Bytes, io::Error>;
 
@@ -98,7 +101,13 @@ impl Transport {
         &self,
         request: http::Request<ReqBody>,
     ) -> Result<http::Response<Incoming>, TransportError> {
-        match tokio::time::timeout(self.timeouts.request, self.client.request(request)).await {
+        // The wait covers sending the body too: allow it at least `MIN_SEND_RATE`, so a
+        // slow link can still send a 5 GB part, and a dead one is still noticed.
+        let body_len = http_body::Body::size_hint(request.body())
+            .exact()
+            .unwrap_or(0);
+        let budget = self.timeouts.request + Duration::from_secs(body_len / MIN_SEND_RATE);
+        match tokio::time::timeout(budget, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(map_client_error(e)),
             Err(_) => Err(TransportError::new(
@@ -191,7 +200,32 @@ pub(crate) async fn file_body(path: &Path, range: Range<u64>, chunk: usize) -> i
     file.seek(io::SeekFrom::Start(range.start)).await?;
     let len = range.end.saturating_sub(range.start);
     let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), chunk);
-    Ok(BoxBody::new(StreamBody::new(stream.map_ok(Frame::data))))
+    Ok(BoxBody::new(KnownLength {
+        inner: StreamBody::new(stream.map_ok(Frame::data)),
+        len,
+    }))
+}
+
+/// A streamed body whose length is known: hyper and the timeout budget see it.
+struct KnownLength<B> {
+    inner: B,
+    len: u64,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for KnownLength<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
 }
 
 /// Reads `range` of the file at `path` into memory.
