@@ -238,7 +238,8 @@ impl Client {
                 // Read as much as fits one simple upload (at most one part); the rest, if any,
                 // goes through the large-file API, these bytes first.
                 let probe = strategy.probe_len(&session)?;
-                let mut prefix = BytesMut::new();
+                let mut prefix =
+                    BytesMut::with_capacity(usize::try_from(probe.saturating_add(1)).unwrap_or(0));
                 (&mut reader)
                     .take(probe.saturating_add(1))
                     .read_buf_to_end(&mut prefix)
@@ -416,7 +417,9 @@ impl<R: AsyncRead + Unpin> ReadBufToEnd for R {
     async fn read_buf_to_end(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         let mut total = 0;
         loop {
-            buf.reserve(HASH_CHUNK);
+            if buf.len() == buf.capacity() {
+                buf.reserve(HASH_CHUNK);
+            }
             match self.read_buf(buf).await? {
                 0 => return Ok(total),
                 n => total += n,
