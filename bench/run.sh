@@ -4,6 +4,7 @@
 #   bash bench/run.sh            # memory, then speed
 #   bash bench/run.sh memory     # peak RSS of b2-tokio: 2 GiB up from a path, from a pipe, down
 #   bash bench/run.sh speed      # b2-tokio, rclone and the B2 CLI: 1 GiB and 1,000 x 64 KiB
+#   BENCH_ROUNDS=5 bash bench/run.sh speed   # rounds of the speed part (default 3; median shown)
 #
 # It installs what it needs, quietly and idempotently: rclone from the Debian archive
 # (apt-get) and the B2 command-line tool (PyPI `b2`, pinned below) in a venv under
@@ -138,20 +139,24 @@ memory() {
 }
 
 # --- 2. Speed -------------------------------------------------------------------------------
-rows=()
-timed() { # timed TOOL WORKLOAD UNIT AMOUNT CMD... ; runs CMD, records a table row
-    local tool="$1" workload="$2" unit="$3" amount="$4"
-    shift 4
-    local log="$logs/$tool-${workload// /_}.log" t0 t1 rss result
+# Each round starts a fresh in-memory emulator and runs every tool through every workload, the
+# tools interleaved so that load from elsewhere on the machine falls on all of them alike; the
+# table gives the median of the rounds and their range.
+results="$work/results.tsv"
+timed() { # timed ROUND TOOL WORKLOAD UNIT AMOUNT CMD... ; runs CMD, appends a result line
+    local round="$1" tool="$2" workload="$3" unit="$4" amount="$5"
+    shift 5
+    local log="$logs/$tool-${workload// /_}-$round.log" t0 t1 rss
     t0="$(date +%s.%N)"
     if /usr/bin/time -f '%M' -o "$log.rss" "$@" >"$log" 2>&1; then
         t1="$(date +%s.%N)"
         rss="$(tail -1 "$log.rss")"
-        result="$(awk -v a="$amount" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", a / (t1 - t0) }')"
-        rows+=("| $tool | $workload | $result $unit | $((rss / 1024)) MiB |")
+        printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$workload" "$unit" \
+            "$(awk -v a="$amount" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f", a / (t1 - t0) }')" \
+            "$rss" >>"$results"
         return 0
     fi
-    rows+=("| $tool | $workload | failed (log: ${log#"$work"/}) | |")
+    printf '%s\t%s\t%s\tfailed\t%s\n' "$tool" "$workload" "$unit" "${log#"$work"/}" >>"$results"
     say "$tool: $workload failed; see $log"
     return 1
 }
@@ -161,21 +166,19 @@ verify() { # verify TOOL: the downloaded bytes equal the sources
     diff -rq "$work/small" "$work/out/$1-small" >/dev/null || { say "$1: small-file downloads differ"; return 1; }
 }
 
-speed() {
-    make_file "$work/one-gib.bin" 1024
-    make_small_files
-    rm -rf "$work/out" && mkdir -p "$work/out"
+speed_round() { # speed_round N
+    local i="$1" b=bench-speed big="$work/one-gib.bin" out="$work/out" n=$CONCURRENCY ok=0
+    rm -rf "$out" && mkdir -p "$out"
     start_emulator
-    "$bench_bin" bucket bench-speed >/dev/null || { say "cannot create the bucket"; return 1; }
-    local b=bench-speed big="$work/one-gib.bin" out="$work/out" n=$CONCURRENCY
+    "$bench_bin" bucket "$b" >/dev/null || { say "cannot create the bucket"; return 1; }
 
     # b2-tokio: this repository's client, through bench/src/main.rs.
     local f=(--part-size "$PART_SIZE" --in-flight "$n" --concurrency "$n")
-    timed b2-tokio "upload 1 GiB" MiB/s 1024 "$bench_bin" upload-path "$b" b2-tokio/big.bin "$big" "${f[@]}" || true
-    timed b2-tokio "download 1 GiB" MiB/s 1024 "$bench_bin" download "$b" b2-tokio/big.bin "$out/b2-tokio-big.bin" "${f[@]}" || true
-    timed b2-tokio "upload 1,000 x 64 KiB" files/s 1000 "$bench_bin" upload-dir "$b" b2-tokio/small/ "$work/small" "${f[@]}" || true
-    timed b2-tokio "download 1,000 x 64 KiB" files/s 1000 "$bench_bin" download-prefix "$b" b2-tokio/small/ "$out/b2-tokio-small" "${f[@]}" || true
-    verify b2-tokio || true
+    timed "$i" b2-tokio "upload 1 GiB" MiB/s 1024 "$bench_bin" upload-path "$b" b2-tokio/big.bin "$big" "${f[@]}" || ok=1
+    timed "$i" b2-tokio "download 1 GiB" MiB/s 1024 "$bench_bin" download "$b" b2-tokio/big.bin "$out/b2-tokio-big.bin" "${f[@]}" || ok=1
+    timed "$i" b2-tokio "upload 1,000 x 64 KiB" files/s 1000 "$bench_bin" upload-dir "$b" b2-tokio/small/ "$work/small" "${f[@]}" || ok=1
+    timed "$i" b2-tokio "download 1,000 x 64 KiB" files/s 1000 "$bench_bin" download-prefix "$b" b2-tokio/small/ "$out/b2-tokio-small" "${f[@]}" || ok=1
+    verify b2-tokio || ok=1
 
     # rclone: its b2 backend pointed at the emulator; an empty config file, the remote from env.
     : >"$work/rclone.conf"
@@ -184,36 +187,74 @@ speed() {
     local r=(rclone --config "$work/rclone.conf" --transfers "$n" --checkers "$n" \
         --b2-chunk-size "${PART_SIZE}B" --b2-upload-cutoff 200Mi \
         --multi-thread-streams "$n" --multi-thread-cutoff 250Mi)
-    timed rclone "upload 1 GiB" MiB/s 1024 "${r[@]}" copyto "$big" "emu:$b/rclone/big.bin" || true
-    timed rclone "download 1 GiB" MiB/s 1024 "${r[@]}" copyto "emu:$b/rclone/big.bin" "$out/rclone-big.bin" || true
-    timed rclone "upload 1,000 x 64 KiB" files/s 1000 "${r[@]}" copy "$work/small" "emu:$b/rclone/small" || true
-    timed rclone "download 1,000 x 64 KiB" files/s 1000 "${r[@]}" copy "emu:$b/rclone/small" "$out/rclone-small" || true
-    verify rclone || true
+    timed "$i" rclone "upload 1 GiB" MiB/s 1024 "${r[@]}" copyto "$big" "emu:$b/rclone/big.bin" || ok=1
+    timed "$i" rclone "download 1 GiB" MiB/s 1024 "${r[@]}" copyto "emu:$b/rclone/big.bin" "$out/rclone-big.bin" || ok=1
+    timed "$i" rclone "upload 1,000 x 64 KiB" files/s 1000 "${r[@]}" copy "$work/small" "emu:$b/rclone/small" || ok=1
+    timed "$i" rclone "download 1,000 x 64 KiB" files/s 1000 "${r[@]}" copy "emu:$b/rclone/small" "$out/rclone-small" || ok=1
+    verify rclone || ok=1
 
     # The B2 CLI: keys and realm from B2_APPLICATION_KEY_ID, B2_APPLICATION_KEY, B2_ENVIRONMENT
     # (authorized in memory on each run); its account info kept out of the home directory.
     export B2_ACCOUNT_INFO="$work/b2_account_info"
-    timed b2-cli "upload 1 GiB" MiB/s 1024 "$b2_cli" file upload --no-progress --threads "$n" \
-        --min-part-size "$PART_SIZE" "$b" "$big" b2-cli/big.bin || true
-    timed b2-cli "download 1 GiB" MiB/s 1024 "$b2_cli" file download --no-progress --threads "$n" \
-        "b2://$b/b2-cli/big.bin" "$out/b2-cli-big.bin" || true
-    timed b2-cli "upload 1,000 x 64 KiB" files/s 1000 "$b2_cli" sync --no-progress --threads "$n" \
-        "$work/small" "b2://$b/b2-cli/small" || true
-    timed b2-cli "download 1,000 x 64 KiB" files/s 1000 "$b2_cli" sync --no-progress --threads "$n" \
-        "b2://$b/b2-cli/small" "$out/b2-cli-small" || true
-    verify b2-cli || true
+    timed "$i" b2-cli "upload 1 GiB" MiB/s 1024 "$b2_cli" file upload --no-progress --threads "$n" \
+        --min-part-size "$PART_SIZE" "$b" "$big" b2-cli/big.bin || ok=1
+    timed "$i" b2-cli "download 1 GiB" MiB/s 1024 "$b2_cli" file download --no-progress --threads "$n" \
+        "b2://$b/b2-cli/big.bin" "$out/b2-cli-big.bin" || ok=1
+    timed "$i" b2-cli "upload 1,000 x 64 KiB" files/s 1000 "$b2_cli" sync --no-progress --threads "$n" \
+        "$work/small" "b2://$b/b2-cli/small" || ok=1
+    timed "$i" b2-cli "download 1,000 x 64 KiB" files/s 1000 "$b2_cli" sync --no-progress --threads "$n" \
+        "b2://$b/b2-cli/small" "$out/b2-cli-small" || ok=1
+    verify b2-cli || ok=1
 
+    kill "${pids[-1]}" 2>/dev/null || true
+    rm -rf "$out"
+    return "$ok"
+}
+
+speed() {
+    local rounds="${BENCH_ROUNDS:-3}" ok=0 load
+    make_file "$work/one-gib.bin" 1024
+    make_small_files
+    : >"$results"
+    load="$(cut -d' ' -f1-3 /proc/loadavg)"
+    for i in $(seq 1 "$rounds"); do
+        say "speed round $i of $rounds"
+        speed_round "$i" || ok=1
+    done
     echo
-    echo "### Speed on loopback (emulator in memory; $n-way concurrency; $((PART_SIZE / 1000000)) MB parts)"
+    echo "### Speed on loopback (emulator in memory; $CONCURRENCY-way concurrency; $((PART_SIZE / 1000000)) MB parts)"
+    echo
+    echo "Median of $rounds rounds (range in brackets); peak RSS is the largest of the rounds."
     echo
     echo "| tool | workload | speed | peak RSS |"
     echo "|---|---|---|---|"
-    printf '%s\n' "${rows[@]}"
+    python3 - "$results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    tool, workload, unit, value, rss = line.rstrip("\n").split("\t")
+    rows.setdefault((tool, workload), (unit, [], []))
+    if value == "failed":
+        rows[(tool, workload)][2].append(rss)
+    else:
+        rows[(tool, workload)][1].append((float(value), int(rss)))
+for (tool, workload), (unit, ok, failed) in rows.items():
+    if failed:
+        print(f"| {tool} | {workload} | failed ({', '.join(failed)}) | |")
+        continue
+    speeds = sorted(v for v, _ in ok)
+    mid = len(speeds) // 2
+    median = speeds[mid] if len(speeds) % 2 else (speeds[mid - 1] + speeds[mid]) / 2
+    spread = f" ({speeds[0]:.0f}–{speeds[-1]:.0f})" if len(speeds) > 1 else ""
+    rss = max(r for _, r in ok) // 1024
+    print(f"| {tool} | {workload} | {median:.0f} {unit}{spread} | {rss} MiB |")
+PY
     echo
     echo "Versions: b2-tokio $(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)," \
         "$(rclone version 2>/dev/null | head -1), $("$b2_cli" version 2>/dev/null | sed 's/ command line tool, version/ CLI/')."
     machine
-    rm -rf "$work/out"
+    echo "Load average before the speed runs: $load."
+    return "$ok"
 }
 
 status=0
