@@ -41,7 +41,7 @@ if [ "$what" != memory ]; then
             || { $sudo_ apt-get update -qq >>"$logs/apt.log" 2>&1 && $sudo_ apt-get install -y -qq rclone >>"$logs/apt.log" 2>&1; }
     fi
     venv="$target/bench/venv"
-    if [ "$("$venv/bin/b2" version 2>/dev/null | sed -n 's/.*version \([^ ]*\) .*/\1/p')" != "$B2_CLI_VERSION" ]; then
+    if [ "$("$venv/bin/b2" version 2>/dev/null | sed -n 's/.*tool, version \([^ ]*\).*/\1/p')" != "$B2_CLI_VERSION" ]; then
         say "installing b2==$B2_CLI_VERSION in $venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check "b2==$B2_CLI_VERSION" >"$logs/pip.log" 2>&1
