@@ -1,32 +1,58 @@
 //! A blocking Backblaze B2 client on ureq 3 and rustls (with the `ring` provider).
 //!
-//! For programs without an async runtime, and for blocking code inside one: this crate starts
-//! no runtime and no background thread, so it works anywhere, including when called from
-//! a thread of a tokio runtime (as a blocking call, which such code should run with
-//! `spawn_blocking`). Requests a flow wants in parallel (the parts of a large file) run on
-//! scoped threads, one per request in flight.
+//! Choose it for synchronous programs: it has the same calls, names and options as
+//! `b2-tokio`, with iterators where that crate has streams and [`std::io::Read`] where it has
+//! `AsyncRead`. It starts no runtime and no background thread, so it works anywhere,
+//! including from a thread of a tokio runtime (as a blocking call, which such code should run
+//! with `spawn_blocking`). Requests a flow wants in parallel (the parts of a large file, the
+//! ranges of [`Client::download_to_path`]) run on scoped threads, one per request in flight.
 //!
-//! Every B2 rule (encoding, retries, upload URLs, part sizes, checksums) is decided by
-//! [`b2_proto`]; this crate moves the bytes. Work in progress: so far it authorizes, runs any
-//! `b2_proto` operation with retries through [`Client::run`], lists, and wraps the bucket, key,
-//! notification and download-authorization calls.
+//! Every B2 rule (encoding, validation, retries, upload URLs, part sizes, checksums, resuming
+//! a cut download) is decided by [`b2_proto`]; this crate moves the bytes. It covers:
+//!
+//! - buckets, keys, notification rules, download authorizations, and any `b2_proto`
+//!   operation through [`Client::run`] with retries, backoff and shared re-authorization;
+//! - uploads from bytes, files and readers of known or unknown length
+//!   ([`Client::upload_bytes`], [`Client::upload_path`], [`Client::upload_reader`],
+//!   [`Client::upload`]), large files in parallel parts, interrupted uploads resumed
+//!   ([`Client::resume_upload_path`]), server-side copies of any size;
+//! - downloads as a verified iterator of chunks or a reader ([`Client::download`],
+//!   [`DownloadStream::into_read`]), into memory, or into a file in parallel ranges with the
+//!   whole file's SHA1 checked before it is renamed into place;
+//! - listings as iterators that fetch pages as they are read, hide/unhide, deletes, Object
+//!   Lock retention and legal holds, share URLs.
+//!
+//! Each call runs in a `tracing` span: `b2_call`, `b2_upload` or `b2_download`.
 //!
 //! TLS is rustls with the `ring` provider, passed explicitly; the roots are Mozilla's
 //! (feature `webpki-roots`, the default) or the operating system's (`native-roots`). Plain
 //! `http://` works too, for a local `b2-emulator`. ureq keeps idle connections for reuse,
 //! follows no redirect, decompresses nothing and honours no proxy variable.
 //!
-//! ureq logs through the `log` crate; at `TRACE` level it writes requests unredacted, the
-//! authorization token included. Keep that level off for `ureq` outside debugging.
+//! # Logging
+//!
+//! ureq and ureq-proto log through the `log` crate, and at `TRACE` level they write every
+//! request head byte for byte (the `Authorization` header with the account's token, or the
+//! application key in Basic form) and whole request targets. ureq has no feature or setting to
+//! turn this off, and a library cannot filter a logger it does not own, so this crate enables
+//! `log`'s `max_level_debug` and `release_max_level_debug` features: in a program that uses
+//! it, `log::trace!` records are compiled out for every crate. `DEBUG` records stay; ureq
+//! redacts headers and request targets in those. `tracing`'s own levels are not affected.
 //!
 //! ```no_run
 //! # fn example() -> Result<(), b2_blocking::Error> {
-//! let client = b2_blocking::Client::from_env()?.build()?;
-//! let session = client.session()?;
-//! println!("account {}", session.account_id);
-//! for bucket in client.list_buckets()? {
-//!     println!("{}", bucket.bucket_name);
-//! }
+//! use b2_blocking::b2_proto::FileName;
+//! use b2_blocking::{Client, NewFile, ops};
+//!
+//! let client = Client::from_env()?.build()?;
+//! let bucket = client.bucket_by_name("my-bucket")?.expect("the bucket exists");
+//! let name = FileName::new("hello.txt")?;
+//! let file = NewFile::new(bucket.bucket_id.clone(), name.clone());
+//! client.upload_bytes(file.with_content_type("text/plain"), &b"Hello, B2!"[..])?;
+//!
+//! let (_, body, verification) =
+//!     client.download_bytes(ops::DownloadFileByName::new(bucket.bucket_name, name))?;
+//! println!("{} bytes, {verification:?}", body.len());
 //! # Ok(()) }
 //! ```
 
@@ -621,3 +647,8 @@ impl Client {
         self.resume_upload(file_id, file, path.as_ref())
     }
 }
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
