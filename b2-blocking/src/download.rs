@@ -60,6 +60,9 @@ impl DownloadStream {
 
     /// Reads the whole body into memory, checking its SHA1.
     ///
+    /// This inherent method takes the place of [`Iterator::collect`] in method calls; collect
+    /// the chunks themselves with `Iterator::collect(stream)` or `stream.by_ref().collect()`.
+    ///
     /// # Errors
     ///
     /// [`Error::Integrity`] when the bytes do not match; transport errors once resuming is
