@@ -122,7 +122,6 @@ impl Harness for Blocking {
         announce_len: bool,
     ) -> Result<FileVersion, Error> {
         let len = announce_len.then_some(data.len() as u64);
-
         self.client
             .upload_reader(file, Trickle(std::io::Cursor::new(data)), len)
     }
@@ -134,7 +133,6 @@ impl Harness for Blocking {
         progress: ProgressFn,
     ) -> Result<FileVersion, Error> {
         let options = UploadOptions::new().with_progress(progress);
-
         self.client
             .upload(file, UploadSource::Bytes(data), &options)
     }
