@@ -228,8 +228,8 @@ fn download_to_path_fetches_the_other_ranges_in_parallel_and_checks_the_whole_sh
     );
 }
 
-#[test]
-fn an_upload_from_a_reader_of_unknown_length_is_one_upload_file_call() {
+/// Authorizes, hands out one upload URL and accepts uploads to it.
+fn upload_server() -> Server {
     let base = Arc::new(OnceLock::<String>::new());
     let for_handler = base.clone();
     let server = Server::start(move |req| {
@@ -256,6 +256,12 @@ fn an_upload_from_a_reader_of_unknown_length_is_one_upload_file_call() {
         }
     });
     base.set(server.base.clone()).expect("base set once");
+    server
+}
+
+#[test]
+fn an_upload_from_a_reader_of_unknown_length_is_one_upload_file_call() {
+    let server = upload_server();
     let file = NewFile::new(
         BucketId::new("b1"),
         FileName::new("digits.txt").expect("name"),
@@ -271,4 +277,27 @@ fn an_upload_from_a_reader_of_unknown_length_is_one_upload_file_call() {
     assert_eq!(uploads[0].header("authorization"), Some("up1"));
     assert_eq!(uploads[0].header("x-bz-content-sha1"), Some(DATA_SHA1));
     assert_eq!(uploads[0].header("content-length"), Some("10"));
+}
+
+/// No runtime of its own: the calls work from a task of a single-threaded tokio runtime
+/// (blocking it while they run).
+#[tokio::test(flavor = "current_thread")]
+async fn uploads_and_downloads_work_inside_a_current_thread_tokio_runtime() {
+    let server = upload_server();
+    let file = NewFile::new(
+        BucketId::new("b1"),
+        FileName::new("digits.txt").expect("name"),
+    );
+    let version = client(&server)
+        .upload_reader(file, std::io::Cursor::new(DATA), Some(10))
+        .expect("upload");
+    assert_eq!(version.content_length, 10);
+
+    let server = serve(|_| {
+        let mut reply = head("200 OK", None, DATA.len(), DATA_SHA1).into_bytes();
+        reply.extend_from_slice(DATA);
+        Reply::Raw(reply)
+    });
+    let (_, bytes, _) = client(&server).download_bytes(by_name()).expect("download");
+    assert_eq!(bytes.as_ref(), DATA);
 }
