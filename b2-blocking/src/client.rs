@@ -10,23 +10,46 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use b2_proto::machine::{Body, Machine, RequestId, Step};
+use b2_proto::ops::{DownloadCall, DownloadHead, StreamHead};
 use b2_proto::{
-    AuthorizeAccount, AuthorizeCall, Error, RetryPolicy, Session, TransportError,
+    AuthorizeAccount, AuthorizeCall, Call, Error, RetryPolicy, Session, TransportError,
     TransportErrorKind,
 };
 use bytes::Bytes;
 
-use crate::transport::{self, Transport};
+use crate::transport::{self, BodyStream, Transport};
 
 /// Where the bytes a machine asks for come from.
-#[allow(dead_code)] // the file and reader sources serve the upload calls
 pub(crate) enum Source<'a> {
     /// The machine sends only in-memory bodies.
     None,
+    /// Bytes in memory: source ranges are slices of them.
+    Memory(Bytes),
     /// A file that can be read at any offset.
     File(&'a Path),
-    /// A reader that is read once, in order.
-    Reader(&'a mut (dyn Read + Send)),
+    /// A reader that is read once, in order; `prefix` holds bytes already read from it.
+    Reader {
+        reader: &'a mut (dyn Read + Send),
+        prefix: Bytes,
+    },
+}
+
+/// What a body may be read from again, shared by the requests in flight.
+#[derive(Clone)]
+enum Reread<'a> {
+    None,
+    Memory(Bytes),
+    File(&'a Path),
+}
+
+impl<'a> Source<'a> {
+    fn reread(&self) -> Reread<'a> {
+        match self {
+            Self::Memory(bytes) => Reread::Memory(bytes.clone()),
+            Self::File(path) => Reread::File(path),
+            Self::None | Self::Reader { .. } => Reread::None,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -35,6 +58,9 @@ pub(crate) struct Inner {
     pub(crate) policy: RetryPolicy,
     session: Mutex<Option<Arc<Session>>>,
     seed: AtomicU64,
+    pub(crate) chunk_size: usize,
+    pub(crate) pool: Mutex<b2_proto::upload::UploadUrlPool>,
+    pub(crate) upload: b2_proto::transfer::UploadStrategy,
 }
 
 impl std::fmt::Debug for Inner {
@@ -54,6 +80,9 @@ impl Inner {
         transport: Transport,
         authorize: AuthorizeAccount,
         policy: RetryPolicy,
+        chunk_size: usize,
+        pool_size: usize,
+        upload: b2_proto::transfer::UploadStrategy,
     ) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -64,6 +93,9 @@ impl Inner {
             policy,
             session: Mutex::new(None),
             seed: AtomicU64::new(seed),
+            chunk_size,
+            pool: Mutex::new(b2_proto::upload::UploadUrlPool::new(pool_size)),
+            upload,
         }
     }
 
@@ -116,21 +148,35 @@ impl Inner {
     fn send(
         &self,
         request: http::Request<Body>,
-        file: Option<&Path>,
+        source: Reread<'_>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let (parts, body) = request.into_parts();
         let body = match body {
             Body::Bytes(bytes) => transport::bytes_body(bytes),
-            Body::Source(range) => {
-                let Some(path) = file else {
+            Body::Source(range) => match source {
+                Reread::File(path) => transport::file_body(path, range, self.chunk_size)
+                    .map_err(|e| TransportError::new(TransportErrorKind::Other, e))?,
+                Reread::Memory(bytes) => {
+                    let slice = usize::try_from(range.start)
+                        .ok()
+                        .zip(usize::try_from(range.end).ok())
+                        .filter(|(start, end)| start <= end && *end <= bytes.len())
+                        .map(|(start, end)| bytes.slice(start..end));
+                    let Some(slice) = slice else {
+                        return Err(TransportError::new(
+                            TransportErrorKind::Other,
+                            "a source range beyond the bytes to upload",
+                        ));
+                    };
+                    transport::bytes_body(slice)
+                }
+                Reread::None => {
                     return Err(TransportError::new(
                         TransportErrorKind::Other,
                         "a source range was asked of a source that cannot be re-read",
                     ));
-                };
-                transport::file_body(path, range)
-                    .map_err(|e| TransportError::new(TransportErrorKind::Other, e))?
-            }
+                }
+            },
             _ => {
                 return Err(TransportError::new(
                     TransportErrorKind::Other,
@@ -141,30 +187,38 @@ impl Inner {
         self.transport.send(http::Request::from_parts(parts, body))
     }
 
-    /// Runs a machine to completion. Each request runs on its own scoped thread, so a machine
-    /// that asks for several at once (large-file parts) gets them in parallel; replies come
-    /// back over a channel, which also ends a `Wait` early.
+    /// Runs a machine to completion.
     pub(crate) fn drive<M: Machine>(
+        &self,
+        machine: M,
+        source: &mut Source<'_>,
+    ) -> Result<M::Output, Error> {
+        self.drive_observed(machine, source, |_| {})
+    }
+
+    /// Runs a machine to completion, calling `observe` after each reply it takes in. Each
+    /// request runs on its own scoped thread, so a machine that asks for several at once
+    /// (large-file parts) gets them in parallel; replies come back over a channel, which also
+    /// ends a `Wait` early.
+    pub(crate) fn drive_observed<M: Machine>(
         &self,
         mut machine: M,
         source: &mut Source<'_>,
+        mut observe: impl FnMut(&M),
     ) -> Result<M::Output, Error> {
-        let file = match source {
-            Source::File(path) => Some(*path),
-            _ => None,
-        };
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel::<Reply>();
             let mut in_flight = 0usize;
             loop {
                 match machine.poll_step(Instant::now()) {
                     Step::Send(id, request) => {
-                        tracing::trace!(method = %request.method(), uri = %request.uri().path(), "send");
+                        tracing::debug!(method = %request.method(), path = %request.uri().path(), "send");
                         let tx = tx.clone();
+                        let reread = source.reread();
                         scope.spawn(move || {
                             // A panic in the HTTP client must not leave the loop waiting for a
                             // reply that never comes.
-                            let send = std::panic::AssertUnwindSafe(|| self.send(request, file));
+                            let send = std::panic::AssertUnwindSafe(|| self.send(request, reread));
                             let reply = std::panic::catch_unwind(send).unwrap_or_else(|_| {
                                 Err(TransportError::new(
                                     TransportErrorKind::Other,
@@ -190,6 +244,7 @@ impl Inner {
                         } else if let Ok((id, reply)) = rx.recv_timeout(wait) {
                             in_flight -= 1;
                             machine.handle_response(id, reply, Instant::now());
+                            observe(&machine);
                         }
                     }
                     Step::Pending => {
@@ -200,6 +255,7 @@ impl Inner {
                         let (id, reply) = rx.recv().map_err(|_| no_reply_in_flight())?;
                         in_flight -= 1;
                         machine.handle_response(id, reply, Instant::now());
+                        observe(&machine);
                     }
                     // Requests still in flight finish (bounded by the timeouts) before the
                     // scope returns; their replies are dropped.
@@ -214,6 +270,64 @@ impl Inner {
             }
         })
     }
+
+    /// Obtains a download's head with retries and re-authorization, keeping its body to be
+    /// read.
+    pub(crate) fn fetch_head<Op: DownloadCall>(
+        &self,
+        op: Op,
+    ) -> Result<(DownloadHead, BodyStream), Error> {
+        let span = tracing::info_span!("b2_download", op = Op::NAME);
+        let _entered = span.enter();
+        let session = self.session()?;
+        let mut machine = Call::new(StreamHead::new(op), session, &self.policy());
+        let mut body = None;
+        loop {
+            match machine.poll_step(Instant::now()) {
+                Step::Send(id, request) => {
+                    tracing::debug!(method = %request.method(), path = %request.uri().path(), "send");
+                    let (parts, payload) = request.into_parts();
+                    let Body::Bytes(payload) = payload else {
+                        return Err(Error::InvalidResponse {
+                            op: "driver",
+                            reason: "a download has no upload body".into(),
+                        });
+                    };
+                    let request = http::Request::from_parts(parts, transport::bytes_body(payload));
+                    let reply = match self.transport.send_streaming(request) {
+                        Ok(streaming) if streaming.parts.status.is_success() => {
+                            body = Some(streaming.body);
+                            Ok(http::Response::from_parts(streaming.parts, Bytes::new()))
+                        }
+                        Ok(streaming) => streaming.collect(),
+                        Err(e) => Err(e),
+                    };
+                    machine.handle_response(id, reply, Instant::now());
+                }
+                Step::Reauthorize { stale } => {
+                    let session = self.reauthorize(&stale)?;
+                    machine.handle_session(session);
+                }
+                Step::Wait(until) => {
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                }
+                Step::Done(result) => {
+                    let head = result?;
+                    let body = body.ok_or_else(|| Error::InvalidResponse {
+                        op: "driver",
+                        reason: "a download head without a body".into(),
+                    })?;
+                    return Ok((head, body));
+                }
+                _ => {
+                    return Err(Error::InvalidResponse {
+                        op: "driver",
+                        reason: "unexpected step".into(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn no_reply_in_flight() -> Error {
@@ -223,21 +337,32 @@ fn no_reply_in_flight() -> Error {
     }
 }
 
-/// Reads the bytes of a part: at an offset of a file, or the next bytes of a reader (fewer at
-/// its end; none once it is exhausted).
+/// Reads the bytes of a part: a slice of memory, at an offset of a file, or the next bytes of a
+/// reader (fewer at its end; none once it is exhausted).
 fn read_part(source: &mut Source<'_>, range: std::ops::Range<u64>) -> Result<Bytes, Error> {
     let io_error = |source: io::Error| Error::Io {
         context: "reading the upload source",
         source,
     };
+    let len = usize::try_from(range.end.saturating_sub(range.start))
+        .map_err(|e| io_error(io::Error::other(e)))?;
     match source {
         Source::File(path) => transport::read_range(path, range).map_err(io_error),
-        Source::Reader(reader) => {
-            let len = usize::try_from(range.end.saturating_sub(range.start))
-                .map_err(|e| io_error(io::Error::other(e)))?;
+        Source::Memory(bytes) => {
+            let start = usize::try_from(range.start).map_err(|e| io_error(io::Error::other(e)))?;
+            let start = start.min(bytes.len());
+            Ok(bytes.slice(start..start.saturating_add(len).min(bytes.len())))
+        }
+        Source::Reader { reader, prefix } => {
+            let head = prefix.split_to(len.min(prefix.len()));
+            if head.len() == len {
+                return Ok(head);
+            }
             let mut buf = Vec::with_capacity(len);
+            buf.extend_from_slice(&head);
+            let want = len - buf.len();
             (&mut **reader)
-                .take(len as u64)
+                .take(want as u64)
                 .read_to_end(&mut buf)
                 .map_err(io_error)?;
             Ok(Bytes::from(buf))
@@ -312,6 +437,9 @@ mod tests {
             Transport::new(DEFAULT_TIMEOUTS).expect("transport"),
             authorize,
             RetryPolicy::default(),
+            1 << 20,
+            16,
+            b2_proto::transfer::UploadStrategy::default(),
         )
     }
 
@@ -541,7 +669,13 @@ mod tests {
             got: Vec::new(),
         };
         let from_reader = inner(&server)
-            .drive(machine, &mut Source::Reader(&mut reader))
+            .drive(
+                machine,
+                &mut Source::Reader {
+                    reader: &mut reader,
+                    prefix: Bytes::new(),
+                },
+            )
             .expect("parts");
         // A reader gives what it has: the last parts come short, then empty.
         assert_eq!(

@@ -1,51 +1,86 @@
 //! A blocking Backblaze B2 client on ureq 3 and rustls (with the `ring` provider).
 //!
-//! For programs without an async runtime, and for blocking code inside one: this crate starts
-//! no runtime and no background thread, so it works anywhere, including when called from
-//! a thread of a tokio runtime (as a blocking call, which such code should run with
-//! `spawn_blocking`). Requests a flow wants in parallel (the parts of a large file) run on
-//! scoped threads, one per request in flight.
+//! Choose it for synchronous programs: it has the same calls, names and options as
+//! `b2-tokio`, with iterators where that crate has streams and [`std::io::Read`] where it has
+//! `AsyncRead`. It starts no runtime and no background thread, so it works anywhere,
+//! including from a thread of a tokio runtime (as a blocking call, which such code should run
+//! with `spawn_blocking`). Requests a flow wants in parallel (the parts of a large file, the
+//! ranges of [`Client::download_to_path`]) run on scoped threads, one per request in flight.
 //!
-//! Every B2 rule (encoding, retries, upload URLs, part sizes, checksums) is decided by
-//! [`b2_proto`]; this crate moves the bytes. Work in progress: so far it authorizes, runs any
-//! `b2_proto` operation with retries through [`Client::run`], lists, and wraps the bucket, key,
-//! notification and download-authorization calls.
+//! Every B2 rule (encoding, validation, retries, upload URLs, part sizes, checksums, resuming
+//! a cut download) is decided by [`b2_proto`]; this crate moves the bytes. It covers:
+//!
+//! - buckets, keys, notification rules, download authorizations, and any `b2_proto`
+//!   operation through [`Client::run`] with retries, backoff and shared re-authorization;
+//! - uploads from bytes, files and readers of known or unknown length
+//!   ([`Client::upload_bytes`], [`Client::upload_path`], [`Client::upload_reader`],
+//!   [`Client::upload`]), large files in parallel parts, interrupted uploads resumed
+//!   ([`Client::resume_upload_path`]), server-side copies of any size;
+//! - downloads as a verified iterator of chunks or a reader ([`Client::download`],
+//!   [`DownloadStream::into_read`]), into memory, or into a file in parallel ranges with the
+//!   whole file's SHA1 checked before it is renamed into place;
+//! - listings as iterators that fetch pages as they are read, hide/unhide, deletes, Object
+//!   Lock retention and legal holds, share URLs.
+//!
+//! Each call runs in a `tracing` span: `b2_call`, `b2_upload` or `b2_download`.
 //!
 //! TLS is rustls with the `ring` provider, passed explicitly; the roots are Mozilla's
 //! (feature `webpki-roots`, the default) or the operating system's (`native-roots`). Plain
 //! `http://` works too, for a local `b2-emulator`. ureq keeps idle connections for reuse,
 //! follows no redirect, decompresses nothing and honours no proxy variable.
 //!
-//! ureq logs through the `log` crate; at `TRACE` level it writes requests unredacted, the
-//! authorization token included. Keep that level off for `ureq` outside debugging.
+//! # Logging
+//!
+//! ureq and ureq-proto log through the `log` crate, and at `TRACE` level they write every
+//! request head byte for byte (the `Authorization` header with the account's token, or the
+//! application key in Basic form) and whole request targets. ureq has no feature or setting to
+//! turn this off, and a library cannot filter a logger it does not own, so this crate enables
+//! `log`'s `max_level_debug` and `release_max_level_debug` features: in a program that uses
+//! it, `log::trace!` records are compiled out for every crate. `DEBUG` records stay; ureq
+//! redacts headers and request targets in those. `tracing`'s own levels are not affected.
 //!
 //! ```no_run
 //! # fn example() -> Result<(), b2_blocking::Error> {
-//! let client = b2_blocking::Client::from_env()?.build()?;
-//! let session = client.session()?;
-//! println!("account {}", session.account_id);
-//! for bucket in client.list_buckets()? {
-//!     println!("{}", bucket.bucket_name);
-//! }
+//! use b2_blocking::b2_proto::FileName;
+//! use b2_blocking::{Client, NewFile, ops};
+//!
+//! let client = Client::from_env()?.build()?;
+//! let bucket = client.bucket_by_name("my-bucket")?.expect("the bucket exists");
+//! let name = FileName::new("hello.txt")?;
+//! let file = NewFile::new(bucket.bucket_id.clone(), name.clone());
+//! client.upload_bytes(file.with_content_type("text/plain"), &b"Hello, B2!"[..])?;
+//!
+//! let (_, body, verification) =
+//!     client.download_bytes(ops::DownloadFileByName::new(bucket.bucket_name, name))?;
+//! println!("{} bytes, {verification:?}", body.len());
 //! # Ok(()) }
 //! ```
 
 mod client;
+mod download;
 #[cfg(test)]
 #[path = "../tests/support/server.rs"]
 mod test_server;
 mod transport;
+mod upload;
+
+pub use b2_proto::transfer::{NewFile, UploadStrategy};
+pub use download::DownloadStream;
+pub use upload::{UploadOptions, UploadSource};
 
 use std::sync::Arc;
 
+use b2_proto::model::FileVersion;
 use b2_proto::model::{
     Bucket, BucketNotificationRules, CreatedKey, DownloadAuthorization, Key, NotificationRule,
 };
+use b2_proto::ops::{DownloadHead, DownloadOverrides};
 pub use b2_proto::{self, Error, model, ops};
 use b2_proto::{
     ApplicationKey, ApplicationKeyId, AuthorizeAccount, BucketId, BucketName, Call, Operation,
     Pager, PagerState, Paginated, RetryPolicy, Session, UserAgent,
 };
+use b2_proto::{FileId, FileName};
 
 use crate::client::{DEFAULT_TIMEOUTS, Inner, Source};
 
@@ -72,6 +107,9 @@ pub struct ClientBuilder {
     user_agent: UserAgent,
     policy: RetryPolicy,
     timeouts: transport::Timeouts,
+    chunk_size: usize,
+    upload_url_cache: usize,
+    upload: UploadStrategy,
 }
 
 impl ClientBuilder {
@@ -117,6 +155,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps up to `urls` idle upload URLs per bucket for reuse (default 16; 0 disables the
+    /// cache). Each concurrent upload uses its own URL, as Backblaze requires.
+    pub fn upload_url_cache(mut self, urls: usize) -> Self {
+        self.upload_url_cache = urls;
+        self
+    }
+
+    /// Sets when uploads switch to the large-file API, the part size and the parts in flight.
+    pub fn upload_strategy(mut self, strategy: UploadStrategy) -> Self {
+        self.upload = strategy;
+        self
+    }
+
+    /// Sets the size of the chunks read from files for request bodies (default 1 MiB).
+    pub fn read_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(4096);
+        self
+    }
+
     /// Builds the client. No request is sent until the first call.
     ///
     /// # Errors
@@ -130,7 +187,14 @@ impl ClientBuilder {
             authorize = authorize.with_realm(realm);
         }
         Ok(Client {
-            inner: Arc::new(Inner::new(transport, authorize, self.policy)),
+            inner: Arc::new(Inner::new(
+                transport,
+                authorize,
+                self.policy,
+                self.chunk_size,
+                self.upload_url_cache,
+                self.upload,
+            )),
         })
     }
 }
@@ -147,6 +211,9 @@ impl Client {
                 .with_dependency("ureq", "3"),
             policy: RetryPolicy::default(),
             timeouts: DEFAULT_TIMEOUTS,
+            chunk_size: 1 << 20,
+            upload_url_cache: 16,
+            upload: UploadStrategy::default(),
         }
     }
 
@@ -184,6 +251,8 @@ impl Client {
     ///
     /// The operation's documented B2 errors, and transport errors once retries are exhausted.
     pub fn run<Op: Operation>(&self, op: Op) -> Result<Op::Output, Error> {
+        let span = tracing::info_span!("b2_call", op = Op::NAME);
+        let _entered = span.enter();
         let session = self.inner.session()?;
         let call = Call::new(op, session, &self.inner.policy());
         self.inner.drive(call, &mut Source::None)
@@ -363,3 +432,223 @@ impl Client {
         self.run(ops::GetBucketNotificationRules::new(bucket.clone()))
     }
 }
+
+impl Client {
+    /// Lists file names (the newest version of each visible file), page by page as the iterator
+    /// is read. Set a prefix, a delimiter (folders come back as [`Action::Folder`](model::Action))
+    /// and a start on the operation; `take(n)` the iterator for a limit.
+    pub fn list_file_names(
+        &self,
+        op: ops::ListFileNames,
+    ) -> impl Iterator<Item = Result<FileVersion, Error>> + '_ {
+        self.list(op)
+    }
+
+    /// Lists every version of every file, hide markers and unfinished large files included.
+    pub fn list_file_versions(
+        &self,
+        op: ops::ListFileVersions,
+    ) -> impl Iterator<Item = Result<FileVersion, Error>> + '_ {
+        self.list(op)
+    }
+
+    /// A file version's metadata (`b2_get_file_info`).
+    ///
+    /// # Errors
+    ///
+    /// `404 not_found` (also `400 bad_request` for a malformed id), `401 unauthorized`.
+    pub fn file_info(&self, id: &FileId) -> Result<FileVersion, Error> {
+        self.run(ops::GetFileInfo::new(id.clone()))
+    }
+
+    /// The headers of the current version of a file, by name (a `HEAD` download).
+    ///
+    /// # Errors
+    ///
+    /// `404 not_found` for a missing or hidden file, `401 unauthorized`.
+    pub fn file_info_by_name(
+        &self,
+        bucket: &BucketName,
+        name: &FileName,
+    ) -> Result<DownloadHead, Error> {
+        let op = ops::DownloadFileByName::new(bucket.clone(), name.clone()).head_only();
+        Ok(self.run(op)?.head)
+    }
+
+    /// Hides a file: a hide marker becomes its newest version (`b2_hide_file`).
+    ///
+    /// # Errors
+    ///
+    /// `400 already_hidden`, `400 no_such_file`, `401 unauthorized`.
+    pub fn hide_file(&self, bucket: &BucketId, name: &FileName) -> Result<FileVersion, Error> {
+        self.run(ops::HideFile::new(bucket.clone(), name.clone()))
+    }
+
+    /// Unhides a file by deleting its hide marker; `None` when its newest version is not one.
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized` (needs `listFiles` and `deleteFiles`).
+    pub fn unhide_file(
+        &self,
+        bucket: &BucketId,
+        name: &FileName,
+    ) -> Result<Option<FileVersion>, Error> {
+        let newest = self
+            .list(b2_proto::compose::versions_of(bucket.clone(), name))
+            .next()
+            .transpose()?;
+        let Some(delete) = newest
+            .as_ref()
+            .and_then(|v| b2_proto::compose::unhide(v, name))
+        else {
+            return Ok(None);
+        };
+        self.run(delete)?;
+        Ok(newest)
+    }
+
+    /// Deletes one file version (`b2_delete_file_version`).
+    ///
+    /// # Errors
+    ///
+    /// `400 file_not_present`, `401 unauthorized`, `403 access_denied` (Object Lock).
+    pub fn delete_file_version(
+        &self,
+        name: &FileName,
+        id: &FileId,
+    ) -> Result<ops::DeletedFileVersion, Error> {
+        self.run(ops::DeleteFileVersion::new(name.clone(), id.clone()))
+    }
+
+    /// Deletes every version of a file, hide markers included; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::delete_file_version`]; versions deleted before an error stay deleted.
+    pub fn delete_all_versions(&self, bucket: &BucketId, name: &FileName) -> Result<usize, Error> {
+        let mut versions = Vec::new();
+        for version in self.list(b2_proto::compose::versions_of(bucket.clone(), name)) {
+            let version = version?;
+            if !b2_proto::compose::is_version_of(&version, name) {
+                break;
+            }
+            versions.push(version);
+        }
+        let mut deleted = 0;
+        for version in &versions {
+            if let Some(delete) = b2_proto::compose::delete_version(version, name) {
+                self.run(delete)?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Copies a file server-side (`b2_copy_file`); for sources over 5 GB use
+    /// [`Client::copy_large_file`].
+    ///
+    /// # Errors
+    ///
+    /// `400 source_too_large` (over 5 GB), `404 not_found`, `401 unauthorized`,
+    /// `403 access_denied` (wrong SSE-C key).
+    pub fn copy_file(&self, op: ops::CopyFile) -> Result<FileVersion, Error> {
+        self.run(op)
+    }
+
+    /// Sets a file version's Object Lock retention (`b2_update_file_retention`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request`, `401 unauthorized`, `403 access_denied`.
+    pub fn update_file_retention(
+        &self,
+        op: ops::UpdateFileRetention,
+    ) -> Result<ops::FileRetentionUpdate, Error> {
+        self.run(op)
+    }
+
+    /// Sets a file version's legal hold (`b2_update_file_legal_hold`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request`, `401 unauthorized`, `403 access_denied`.
+    pub fn update_file_legal_hold(
+        &self,
+        op: ops::UpdateFileLegalHold,
+    ) -> Result<ops::LegalHoldUpdate, Error> {
+        self.run(op)
+    }
+
+    /// A URL anyone can download `name` from for `valid_for_seconds` (1 to 604,800), even from
+    /// a private bucket: a download authorization for exactly that name, in the query string.
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized` (needs `shareFiles`), [`Error::InvalidInput`] for a duration out of range.
+    pub fn share_url(
+        &self,
+        bucket: &Bucket,
+        name: &FileName,
+        valid_for_seconds: u64,
+    ) -> Result<String, Error> {
+        let auth = self.run(ops::GetDownloadAuthorization::new(
+            bucket.bucket_id.clone(),
+            name.as_str(),
+            valid_for_seconds,
+        ))?;
+        let session = self.session()?;
+        Ok(ops::share_url(
+            &session.download_url,
+            &bucket.bucket_name,
+            name,
+            &auth.authorization_token,
+            &DownloadOverrides::new(),
+        ))
+    }
+
+    /// Lists large files started and neither finished nor cancelled.
+    pub fn list_unfinished_large_files(
+        &self,
+        op: ops::ListUnfinishedLargeFiles,
+    ) -> impl Iterator<Item = Result<FileVersion, Error>> + '_ {
+        self.list(op)
+    }
+
+    /// Lists the parts of an unfinished large file.
+    pub fn list_parts(
+        &self,
+        file: &FileId,
+    ) -> impl Iterator<Item = Result<model::Part, Error>> + '_ {
+        self.list(ops::ListParts::new(file.clone()))
+    }
+
+    /// Cancels an unfinished large file, deleting its parts (`b2_cancel_large_file`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request` for an unknown or finished file, `401 unauthorized`.
+    pub fn cancel_large_file(&self, file: &FileId) -> Result<ops::CancelledLargeFile, Error> {
+        self.run(ops::CancelLargeFile::new(file.clone()))
+    }
+
+    /// Finishes an interrupted upload of `path` into the unfinished large file `file_id`:
+    /// parts already on B2 with the right size and SHA1 are kept, the others sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::upload_path`]; [`Error::InvalidInput`] when the listed parts do not fit the file.
+    pub fn resume_upload_path(
+        &self,
+        file_id: &FileId,
+        file: NewFile,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<FileVersion, Error> {
+        self.resume_upload(file_id, file, path.as_ref())
+    }
+}
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -14,7 +14,7 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 /// A request body: bytes in memory or a byte range of a file, streamed.
 pub(crate) enum ReqBody {
     Bytes(Bytes),
-    File(io::Take<std::fs::File>, u64),
+    File(io::BufReader<io::Take<std::fs::File>>, u64),
 }
 
 impl ReqBody {
@@ -143,6 +143,14 @@ impl Transport {
         &self,
         request: http::Request<ReqBody>,
     ) -> Result<http::Response<Bytes>, TransportError> {
+        self.send_streaming(request)?.collect()
+    }
+
+    /// Sends a request and returns the reply's head with its body still to be read.
+    pub(crate) fn send_streaming(
+        &self,
+        request: http::Request<ReqBody>,
+    ) -> Result<Streaming, TransportError> {
         let (mut parts, body) = request.into_parts();
         let len = body.len();
         let head_only = parts.method == Method::HEAD;
@@ -177,15 +185,17 @@ impl Transport {
             ),
         };
         let response = result.map_err(map_error)?;
-        let (parts, mut body) = response.into_parts();
-        let mut buf = Vec::new();
-        if !head_only {
-            body.as_reader()
-                .read_to_end(&mut buf)
-                .map_err(map_body_error)?;
-        }
-        check_body_length(&parts, head_only, buf.len() as u64)?;
-        Ok(http::Response::from_parts(parts, Bytes::from(buf)))
+        let (parts, body) = response.into_parts();
+        let expected = expected_body_length(&parts, head_only);
+        let reader = (!head_only).then(|| body.into_reader());
+        Ok(Streaming {
+            parts,
+            body: BodyStream {
+                reader,
+                expected,
+                read: 0,
+            },
+        })
     }
 
     fn run(
@@ -224,30 +234,86 @@ fn check_content_length(headers: &mut http::HeaderMap, len: u64) -> Result<(), T
     Ok(())
 }
 
-/// A reply whose body is shorter than its `Content-Length` was cut off.
-pub(crate) fn check_body_length(
-    parts: &http::response::Parts,
-    head_only: bool,
-    read: u64,
-) -> Result<(), TransportError> {
+/// The length a reply's body must have: its `Content-Length`, unless it has no body or another
+/// framing.
+fn expected_body_length(parts: &http::response::Parts, head_only: bool) -> Option<u64> {
     let status = parts.status.as_u16();
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        return Ok(());
+        return None;
     }
     if parts.headers.contains_key(header::TRANSFER_ENCODING) {
-        return Ok(());
+        return None;
     }
-    let declared = parts
+    parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(declared) if declared != read => Err(TransportError::new(
-            TransportErrorKind::Body,
-            format!("the reply body ended after {read} of {declared} bytes"),
-        )),
-        _ => Ok(()),
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// A reply's head, its body still to be read.
+pub(crate) struct Streaming {
+    pub(crate) parts: http::response::Parts,
+    pub(crate) body: BodyStream,
+}
+
+impl Streaming {
+    /// Reads the rest of the body.
+    pub(crate) fn collect(mut self) -> Result<http::Response<Bytes>, TransportError> {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = self.body.next_chunk()? {
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(http::Response::from_parts(self.parts, buf.freeze()))
+    }
+}
+
+/// A reply body being read, checked against its declared length.
+pub(crate) struct BodyStream {
+    reader: Option<ureq::BodyReader<'static>>,
+    expected: Option<u64>,
+    read: u64,
+}
+
+/// The most read from a reply body at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+impl BodyStream {
+    /// The next bytes of the body; `None` at its end. A body that ends before its
+    /// `Content-Length` is a [`TransportErrorKind::Body`] error; a silence longer than the
+    /// per-read limit a [`TransportErrorKind::Timeout`].
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<Bytes>, TransportError> {
+        let Some(reader) = &mut self.reader else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => {
+                    self.reader = None;
+                    return match self.expected {
+                        Some(declared) if declared != self.read => Err(TransportError::new(
+                            TransportErrorKind::Body,
+                            format!(
+                                "the reply body ended after {} of {declared} bytes",
+                                self.read
+                            ),
+                        )),
+                        _ => Ok(None),
+                    };
+                }
+                Ok(n) => {
+                    self.read += n as u64;
+                    buf.truncate(n);
+                    return Ok(Some(Bytes::from(buf)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.reader = None;
+                    return Err(map_body_error(e));
+                }
+            }
+        }
     }
 }
 
@@ -322,12 +388,15 @@ pub(crate) fn bytes_body(bytes: Bytes) -> ReqBody {
     ReqBody::Bytes(bytes)
 }
 
-/// A body streamed from `range` of the file at `path`.
-pub(crate) fn file_body(path: &Path, range: Range<u64>) -> io::Result<ReqBody> {
+/// A body streamed from `range` of the file at `path`, read in chunks of `chunk` bytes.
+pub(crate) fn file_body(path: &Path, range: Range<u64>, chunk: usize) -> io::Result<ReqBody> {
     let mut file = std::fs::File::open(path)?;
     file.seek(io::SeekFrom::Start(range.start))?;
     let len = range.end.saturating_sub(range.start);
-    Ok(ReqBody::File(file.take(len), len))
+    Ok(ReqBody::File(
+        io::BufReader::with_capacity(chunk, file.take(len)),
+        len,
+    ))
 }
 
 /// Reads `range` of the file at `path` into memory.
