@@ -355,6 +355,10 @@ fn read_part(source: &mut Source<'_>, range: std::ops::Range<u64>) -> Result<Byt
         }
         Source::Reader { reader, prefix } => {
             let head = prefix.split_to(len.min(prefix.len()));
+            if prefix.is_empty() {
+                // Let go of the prefix's buffer, or it would outlive the parts cut from it.
+                *prefix = Bytes::new();
+            }
             if head.len() == len {
                 return Ok(head);
             }

@@ -225,7 +225,8 @@ impl Client {
                 // Read as much as fits one simple upload (at most one part); the rest, if any,
                 // goes through the large-file API, these bytes first.
                 let probe = strategy.probe_len(&session)?;
-                let mut prefix = Vec::new();
+                let mut prefix =
+                    Vec::with_capacity(usize::try_from(probe.saturating_add(1)).unwrap_or(0));
                 (&mut reader)
                     .take(probe.saturating_add(1))
                     .read_to_end(&mut prefix)
