@@ -126,6 +126,17 @@ impl ApiError {
     /// Builds the error for a non-2xx reply: B2's JSON body when there is one, or a description
     /// of the body when it is empty (HEAD) or not JSON.
     pub fn from_response(parts: &http::response::Parts, body: &[u8]) -> Self {
+        Self::build(parts, body, true)
+    }
+
+    /// Like [`ApiError::from_response`], for calls whose success reply carries a secret: a
+    /// body that is not B2's JSON (a cut or garbled success body under an error status) is
+    /// described by its length only, never quoted.
+    pub(crate) fn from_secret_response(parts: &http::response::Parts, body: &[u8]) -> Self {
+        Self::build(parts, body, false)
+    }
+
+    fn build(parts: &http::response::Parts, body: &[u8], quote: bool) -> Self {
         let retry_after = parts
             .headers
             .get(http::header::RETRY_AFTER)
@@ -148,7 +159,11 @@ impl ApiError {
             None if body.is_empty() => {
                 (ErrorCode::for_status(parts.status), "empty body".to_owned())
             }
-            None => (ErrorCode::for_status(parts.status), describe_non_json(body)),
+            None if quote => (ErrorCode::for_status(parts.status), describe_non_json(body)),
+            None => (
+                ErrorCode::for_status(parts.status),
+                format!("non-JSON body ({} bytes)", body.len()),
+            ),
         };
         Self {
             status: parts.status,
@@ -535,6 +550,19 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn secret_replies_are_not_quoted_under_an_error_status() {
+        let body = br#"{"authorizationToken": "4_0012secrettoken"#;
+        let e = ApiError::from_secret_response(&parts(502, None), body);
+        assert_eq!(e.message, format!("non-JSON body ({} bytes)", body.len()));
+        assert!(!format!("{e} {e:?}").contains("secrettoken"));
+        assert_eq!(e.code, ErrorCode::InternalError);
+        // B2's own error JSON is read as usual.
+        let body = br#"{"status":401,"code":"unauthorized","message":"m"}"#;
+        let e = ApiError::from_secret_response(&parts(401, None), body);
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::Unauthorized, "m"));
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl AuthorizeAccount {
     pub fn parse(&self, response: Response<Bytes>) -> Result<Session, Error> {
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
-            return Err(crate::ApiError::from_response(&parts, &body).into());
+            return Err(crate::ApiError::from_secret_response(&parts, &body).into());
         }
         let reply: AuthorizeReply = serde_json::from_slice(&body)
             .map_err(|e| DecodeError::new(Self::NAME, e, &body, true))?;
