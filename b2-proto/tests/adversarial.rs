@@ -692,3 +692,85 @@ fn polling_after_done_is_a_typed_error_for_every_machine() {
         .unwrap();
     after_done(&mut upload);
 }
+
+// ---- server-controlled waits -------------------------------------------------------------
+
+fn busy_for(seconds: &str) -> Reply {
+    Ok(http::Response::builder()
+        .status(503)
+        .header("retry-after", seconds)
+        .body(Bytes::from_static(
+            br#"{"status":503,"code":"service_unavailable","message":"busy"}"#,
+        ))
+        .unwrap())
+}
+
+/// A `Retry-After` too large for the clock, or past the retry budget, ends the call with the
+/// server's error instead of overflowing the clock or waiting for years.
+#[test]
+fn retry_after_beyond_the_budget_gives_up() {
+    for seconds in [
+        "18446744073709551615",
+        "9223372036854775807",
+        "31536000",
+        "181",
+    ] {
+        let now = Instant::now();
+        let mut call = Call::new(
+            GetFileInfo::new(FileId::new(LARGE)),
+            session_arc(),
+            &RetryPolicy::default(),
+        );
+        let Step::Send(id, _) = call.poll_step(now) else {
+            panic!()
+        };
+        call.handle_response(id, busy_for(seconds), now);
+        match call.poll_step(now) {
+            Step::Done(Err(Error::RetriesExhausted { attempts: 1, last })) => {
+                assert_eq!(last.status().map(|s| s.as_u16()), Some(503), "{seconds}");
+            }
+            other => panic!("Retry-After {seconds}: {other:?}"),
+        }
+    }
+    // Within the budget, the wait is honoured.
+    let now = Instant::now();
+    let mut call = Call::new(
+        GetFileInfo::new(FileId::new(LARGE)),
+        session_arc(),
+        &RetryPolicy::default(),
+    );
+    let Step::Send(id, _) = call.poll_step(now) else {
+        panic!()
+    };
+    call.handle_response(id, busy_for("120"), now);
+    match call.poll_step(now) {
+        Step::Wait(at) => assert_eq!(at - now, Duration::from_secs(120)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Same through the upload machines, which keep their own retry state per part.
+#[test]
+fn huge_retry_after_never_overflows_the_upload_machines() {
+    let bytes = data(30);
+    let mut server = Server::new(bytes.clone());
+    let mut n = 0;
+    let mut respond = |r: &http::Request<Body>| {
+        n += 1;
+        if n % 2 == 0 {
+            busy_for("18446744073709551615")
+        } else {
+            server.respond(r)
+        }
+    };
+    let out = Scripted::new().run(&mut hashed_upload(&bytes), &mut respond, |_| unreachable!());
+    assert!(
+        matches!(out, Err(Error::RetriesExhausted { .. })),
+        "{out:?}"
+    );
+    let out = Scripted::new().run(&mut simple_upload(&bytes), &mut respond, |_| unreachable!());
+    assert!(
+        matches!(out, Err(Error::RetriesExhausted { .. })),
+        "{out:?}"
+    );
+}
