@@ -229,7 +229,11 @@ impl Backoff {
         let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
         let low = self.initial.as_secs_f64();
         let high = (self.previous.as_secs_f64() * self.base).max(low);
-        let delay = Duration::from_secs_f64(low + (high - low) * unit).min(self.max);
+        // Any policy, however odd (an infinite base, a huge initial backoff), gives a delay
+        // no longer than the maximum.
+        let delay = Duration::try_from_secs_f64(low + (high - low) * unit)
+            .unwrap_or(self.max)
+            .min(self.max);
         self.previous = delay.max(self.initial);
         delay
     }

@@ -774,3 +774,26 @@ fn huge_retry_after_never_overflows_the_upload_machines() {
         "{out:?}"
     );
 }
+
+/// Backoff never panics, whatever the policy says, and never exceeds its maximum.
+#[test]
+fn odd_policies_give_bounded_delays() {
+    use b2_proto::retry::Backoff;
+    for base in [f64::INFINITY, f64::NAN, f64::MAX, 1e300, -5.0, 0.0] {
+        for (initial, max) in [
+            (Duration::from_millis(100), Duration::from_secs(15)),
+            (Duration::MAX, Duration::MAX),
+            (Duration::ZERO, Duration::MAX),
+            (Duration::from_secs(u64::MAX / 2), Duration::from_secs(1)),
+        ] {
+            let mut policy = RetryPolicy::default();
+            policy.backoff_base = base;
+            policy.initial_backoff = initial;
+            policy.max_backoff = max;
+            let mut backoff = Backoff::new(&policy, 7);
+            for _ in 0..50 {
+                assert!(backoff.next_delay() <= max, "{base} {initial:?} {max:?}");
+            }
+        }
+    }
+}
