@@ -842,3 +842,30 @@ fn download_heads_with_huge_and_repeated_headers() {
         }
     }
 }
+
+/// A continuation check with any count of bytes received, against a head with any range,
+/// returns a verdict instead of overflowing.
+#[test]
+fn continuation_check_with_any_counts() {
+    let ranged = |start: u64| {
+        let mut reply = common::response("b2_download_file_by_id/range");
+        let value = format!("bytes {start}-{}/{}", u64::MAX - 1, u64::MAX);
+        reply
+            .headers_mut()
+            .insert("content-range", HeaderValue::from_str(&value).unwrap());
+        let len = (u64::MAX - 1 - start + 1).to_string();
+        reply
+            .headers_mut()
+            .insert("content-length", HeaderValue::from_str(&len).unwrap());
+        by_id()
+            .with_range(ByteRange::starting_at(start))
+            .parse_head(&reply.into_parts().0)
+            .unwrap()
+    };
+    let first = ranged(u64::MAX - 10);
+    for received in [0, 5, 11, u64::MAX] {
+        let next = ranged(u64::MAX - 10);
+        let verdict = first.check_continuation(&next, received);
+        assert_eq!(verdict.is_ok(), received == 0, "{received}: {verdict:?}");
+    }
+}
