@@ -304,6 +304,7 @@ impl AuthorizeAccount {
                 }
                 .into()
             })
+            .map(crate::secret::hide_authorization)
     }
 
     /// Parses the reply into a [`Session`].

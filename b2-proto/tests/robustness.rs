@@ -869,3 +869,93 @@ fn continuation_check_with_any_counts() {
         assert_eq!(verdict.is_ok(), received == 0, "{received}: {verdict:?}");
     }
 }
+
+// ---- secrets in requests and steps -------------------------------------------------------
+
+/// The `Debug` of every request that carries a secret (account, upload and download tokens,
+/// Basic credentials, SSE-C keys) and of the machine steps that carry them hides the secret,
+/// so that a driver logging what it sends does not log credentials.
+#[test]
+fn requests_and_steps_do_not_show_secrets_in_debug() {
+    use b2_proto::model::{CustomerKey, Encryption};
+    use b2_proto::ops::{DownloadAuth, Operation as _, UploadTarget};
+    use b2_proto::{AuthToken, Call, Machine, RetryPolicy, Step};
+    use base64::Engine as _;
+
+    let key = CustomerKey::new([0x5a; 32]);
+    let key_b64 = key.to_base64();
+    let s = common::session();
+    let mut shown = Vec::new();
+    let mut check = |what: &str, text: String, secrets: &[&str]| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} shows a secret: {text}");
+        }
+        shown.push(what.to_owned());
+    };
+    let auth = AuthorizeAccount::new(
+        ApplicationKeyId::new("0012ab"),
+        ApplicationKey::new("K001supersecretkey"),
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("0012ab:K001supersecretkey");
+    check(
+        "authorize request",
+        format!("{:?}", auth.request().unwrap()),
+        &[&basic, "K001supersecretkey"],
+    );
+    check(
+        "JSON request",
+        format!(
+            "{:?}",
+            GetFileInfo::new(FileId::new("f")).request(&s).unwrap()
+        ),
+        &[common::TOKEN],
+    );
+    let target = UploadTarget::new(
+        "https://pod/b2api/v4/b2_upload_file/b/c",
+        AuthToken::new("upload-secret-token"),
+    );
+    let upload =
+        UploadFile::new(FileName::new("a").unwrap()).with_encryption(Encryption::SseC(key.clone()));
+    check(
+        "upload request",
+        format!(
+            "{:?}",
+            upload.request(&target, Bytes::from_static(b"abc")).unwrap()
+        ),
+        &["upload-secret-token", &key_b64],
+    );
+    let part = UploadPart::new(PartNumber::FIRST, 3, Sha1Digest::of(b"abc"))
+        .with_customer_key(key.clone());
+    check(
+        "upload part request",
+        format!(
+            "{:?}",
+            part.request(&target, Bytes::from_static(b"abc")).unwrap()
+        ),
+        &["upload-secret-token", &key_b64],
+    );
+    check(
+        "download request",
+        format!(
+            "{:?}",
+            by_id()
+                .with_customer_key(key.clone())
+                .with_auth(DownloadAuth::Header(AuthToken::new(
+                    "download-secret-token"
+                )))
+                .request(&s)
+                .unwrap()
+        ),
+        &["download-secret-token", &key_b64, common::TOKEN],
+    );
+    // A copy with SSE-C keys carries them in its JSON body: the step that asks for it must not
+    // print the body.
+    let copy = CopyFile::new(FileId::new("4_src"), FileName::new("b").unwrap())
+        .with_source_key(key.clone())
+        .with_destination_encryption(Encryption::SseC(key.clone()));
+    let mut call = Call::new(copy, common::session_arc(), &RetryPolicy::default());
+    let step = call.poll_step(std::time::Instant::now());
+    assert!(matches!(step, Step::Send(..)));
+    check("copy step", format!("{step:?}"), &[&key_b64, common::TOKEN]);
+    assert_eq!(shown.len(), 6);
+}

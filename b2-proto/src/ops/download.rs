@@ -423,7 +423,7 @@ impl DownloadOptions {
         if let Some(key) = &self.customer_key {
             key.write_headers(request.headers_mut());
         }
-        Ok(request)
+        Ok(crate::secret::hide_authorization(request))
     }
 }
 

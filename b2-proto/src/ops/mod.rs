@@ -138,6 +138,7 @@ pub fn json_request<T: Serialize + ?Sized>(
             }
             .into()
         })
+        .map(crate::secret::hide_authorization)
 }
 
 /// Splits a reply into its head and body, turning an error status into [`Error::Api`].

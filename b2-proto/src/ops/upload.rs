@@ -493,7 +493,12 @@ impl UploadFile {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::AUTHORIZATION,
-            header_value("upload token", target.token.expose_secret())?,
+            crate::secret::sensitive_header(target.token.expose_secret()).map_err(|_| {
+                InvalidInput::Argument {
+                    what: "upload token",
+                    reason: "cannot be sent in a header".into(),
+                }
+            })?,
         );
         headers.insert(
             "x-bz-file-name",
