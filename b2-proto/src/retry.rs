@@ -135,8 +135,7 @@ pub struct RetryPolicy {
     /// Most attempts of one request, the first included.
     pub max_attempts: u32,
     /// No new attempt starts later than this after the first one (a server's `Retry-After`
-    /// that asks for a later start ends the call at once with
-    /// [`Error::RetriesExhausted`](crate::Error::RetriesExhausted)).
+    /// that asks for a later start ends the call at once with [`Error::RetriesExhausted`]).
     pub max_elapsed: Duration,
     /// The first backoff.
     pub initial_backoff: Duration,
