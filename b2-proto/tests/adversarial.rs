@@ -219,7 +219,7 @@ fn stray_reply(pick: u8) -> Reply {
 }
 
 enum Work {
-    Reply(RequestId, http::Request<Body>),
+    Reply(RequestId, Box<http::Request<Body>>),
     Part(RequestId, Range<u64>),
 }
 
@@ -263,7 +263,7 @@ fn run_noisy<M: Machine>(
             _ => {}
         }
         match machine.poll_step(now) {
-            Step::Send(id, request) => queue.push(Work::Reply(id, request)),
+            Step::Send(id, request) => queue.push(Work::Reply(id, Box::new(request))),
             Step::NeedPart { id, range, .. } => queue.push(Work::Part(id, range)),
             Step::Reauthorize { .. } => machine.handle_session(renewed_small()),
             Step::Wait(at) => {
@@ -515,10 +515,10 @@ proptest! {
 fn run_with_reads<M: Machine>(
     machine: &mut M,
     len: usize,
-    mut supply: impl FnMut(Range<u64>) -> Bytes,
+    supply: impl FnMut(Range<u64>) -> Bytes,
 ) -> Result<M::Output, Error> {
     let mut server = Server::new(data(len));
-    Scripted::new().run(machine, |r| server.respond(r), |r| supply(r))
+    Scripted::new().run(machine, |r| server.respond(r), supply)
 }
 
 fn size_error<T: std::fmt::Debug>(result: Result<T, Error>) -> String {

@@ -260,7 +260,8 @@ fn parsers(call: &str) -> Vec<Parser> {
             let part = UploadPart::new(
                 part_number(&j),
                 j["contentLength"].as_u64().unwrap_or(0),
-                Sha1Digest::from_hex(text(&j, "contentSha1", "")).unwrap_or(Sha1Digest::of(b"")),
+                Sha1Digest::from_hex(text(&j, "contentSha1", ""))
+                    .unwrap_or_else(|| Sha1Digest::of(b"")),
             );
             vec![Box::new(move |r| outcome(part.parse(r)))]
         }
@@ -592,10 +593,10 @@ fn every_json_value_removed_or_replaced() {
                 let what = || {
                     format!(
                         "{case} with {path:?} {}",
-                        raw.map_or("removed".to_owned(), |r| format!(
-                            "= {}",
-                            r.chars().take(40).collect::<String>()
-                        ))
+                        raw.map_or_else(
+                            || "removed".to_owned(),
+                            |r| format!("= {}", r.chars().take(40).collect::<String>())
+                        )
                     )
                 };
                 let moved_secret =
