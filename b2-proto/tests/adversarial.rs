@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use b2_proto::large_upload::{LargeUpload, PartSpec};
-use b2_proto::ops::{GetFileInfo, ListFileNames, StartLargeFile, UploadFile};
+use b2_proto::ops::{GetFileInfo, ListFileNames, Operation as _, StartLargeFile, UploadFile};
 use b2_proto::planner::{PartHasher, PartPlan, StreamPlan};
 use b2_proto::upload::SimpleUpload;
 use b2_proto::{
@@ -796,4 +796,47 @@ fn odd_policies_give_bounded_delays() {
             }
         }
     }
+}
+
+// ---- listings that never end --------------------------------------------------------------
+
+/// A server whose cursors go round in a circle (a → b → a → …) would make a listing loop
+/// forever: the pager refuses the first cursor it has already been given.
+#[test]
+fn a_cursor_cycle_ends_the_listing() {
+    let page = |next: &str| {
+        let file = serde_json::from_str::<serde_json::Value>(&version(1, "x", "none")).unwrap();
+        let body = serde_json::json!({"files": [file], "nextFileName": next}).to_string();
+        ListFileNames::new(BucketId::new("bucket1"))
+            .parse(json_response(200, &body))
+            .unwrap()
+    };
+    let mut pager = Pager::new(ListFileNames::new(BucketId::new("bucket1")));
+    let mut pages = 0;
+    let error = loop {
+        pages += 1;
+        assert!(pages < 10, "the listing goes round forever");
+        let next = if pages % 2 == 0 { "b" } else { "a" };
+        match pager.advance(page(next)) {
+            Ok(items) => assert_eq!(items.len(), 1),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(pages, 3);
+    assert!(
+        matches!(
+            error,
+            Error::InvalidResponse {
+                op: "b2_list_file_names",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(pager.is_done());
+    assert!(
+        pager
+            .next_call(session_arc(), &RetryPolicy::default())
+            .is_none()
+    );
 }
