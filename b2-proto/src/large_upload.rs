@@ -1161,14 +1161,16 @@ impl LargeUpload {
         if ours && is_sha1_mismatch(&error) {
             // Bytes hashed here arrived corrupted: send them again on a new URL.
             job.target = None;
-            if job.retrier.attempts() >= self.policy.max_attempts {
+            let until = now.checked_add(self.backoff.next_delay());
+            let Some(until) = until.filter(|_| job.retrier.attempts() < self.policy.max_attempts)
+            else {
                 let attempts = job.retrier.attempts();
                 return self.fail(Error::RetriesExhausted {
                     attempts,
                     last: Box::new(error),
                 });
-            }
-            job.state = JobState::Waiting(now + self.backoff.next_delay(), Then::GetTarget);
+            };
+            job.state = JobState::Waiting(until, Then::GetTarget);
             return;
         }
         match job.retrier.after_failure(error, class, now) {

@@ -840,3 +840,44 @@ fn a_cursor_cycle_ends_the_listing() {
             .is_none()
     );
 }
+
+/// A policy whose backoff is longer than the clock can hold ends an upload whose body was
+/// damaged in transit with an error, instead of overflowing the clock.
+#[test]
+fn endless_backoff_after_a_damaged_body_gives_up() {
+    let mut policy = RetryPolicy::default();
+    policy.initial_backoff = Duration::MAX;
+    policy.max_backoff = Duration::MAX;
+    let damaged = |r: &http::Request<Body>, server: &mut Server| match call_name(r.uri()).as_str() {
+        "b2_upload_file" => Ok(response("b2_upload_file/bad_sha1")),
+        "b2_upload_part" => Ok(response("b2_upload_part/bad_sha1")),
+        _ => server.respond(r),
+    };
+    let mut server = Server::new(data(25));
+    let mut simple = SimpleUpload::from_bytes(
+        UploadFile::new(FileName::new("small.txt").unwrap()),
+        BucketId::new("bucket1"),
+        Bytes::from(data(25)),
+        session_arc(),
+        &policy,
+    );
+    let out = Scripted::new().run(&mut simple, |r| damaged(r, &mut server), |_| unreachable!());
+    assert!(
+        matches!(out, Err(Error::RetriesExhausted { .. })),
+        "{out:?}"
+    );
+
+    let mut server = Server::new(data(25));
+    let session = small_session();
+    let plan = PartPlan::new(25, &session).unwrap();
+    let mut large = LargeUpload::from_reader(start(), &plan, session, &policy);
+    let out = Scripted::new().run(
+        &mut large,
+        |r| damaged(r, &mut server),
+        |r| Bytes::copy_from_slice(&data(25)[r.start as usize..r.end as usize]),
+    );
+    assert!(
+        matches!(out, Err(Error::RetriesExhausted { .. })),
+        "{out:?}"
+    );
+}
