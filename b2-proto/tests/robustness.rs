@@ -72,8 +72,16 @@ const AUTHORIZE_REPLY: &str = r#"{
   "authorizationToken": "4_0022623512fc8f80000000004_01a8c5e2_6f4ad3_acct_tS2TRzMOtJ5IaX7gBkDfx6uWtJA="
 }"#;
 
-/// Every success fixture and its case name, plus the authorize reply (which has no fixture).
+/// Every fixture and its case name, plus the authorize reply (which has no fixture).
 fn all_fixtures() -> Vec<(String, Response<Bytes>)> {
+    static RAW: std::sync::OnceLock<Vec<(String, Response<Bytes>)>> = std::sync::OnceLock::new();
+    RAW.get_or_init(read_fixtures)
+        .iter()
+        .map(|(case, reply)| (case.clone(), clone(reply)))
+        .collect()
+}
+
+fn read_fixtures() -> Vec<(String, Response<Bytes>)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut out = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
