@@ -968,3 +968,31 @@ fn requests_and_steps_do_not_show_secrets_in_debug() {
     check("copy step", format!("{step:?}"), &[&key_b64, common::TOKEN]);
     assert_eq!(shown.len(), 6);
 }
+
+/// A token B2 sent that cannot travel in a header (a control character in it) is refused
+/// without quoting it.
+#[test]
+fn unusable_tokens_are_refused_without_being_quoted() {
+    use b2_proto::AuthToken;
+    use b2_proto::ops::UploadTarget;
+    let target = UploadTarget::new(
+        "https://pod/b2api/v4/b2_upload_file/b/c",
+        AuthToken::new("4_secret\ntoken-tail"),
+    );
+    let upload = UploadFile::new(FileName::new("a").unwrap());
+    let part = UploadPart::new(PartNumber::FIRST, 3, Sha1Digest::of(b"abc"));
+    for error in [
+        upload
+            .request(&target, Bytes::from_static(b"abc"))
+            .unwrap_err(),
+        part.request(&target, Bytes::from_static(b"abc"))
+            .unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
+        let text = shown(&error);
+        assert!(
+            !text.contains("secret") && !text.contains("token-tail"),
+            "{text}"
+        );
+    }
+}
