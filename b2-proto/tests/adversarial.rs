@@ -206,7 +206,14 @@ fn noise() -> impl Strategy<Value = Noise> {
 
 /// A reply chosen by the adversary: successes of other calls, errors, transport failures.
 fn stray_reply(pick: u8) -> Reply {
-    match pick % 8 {
+    match pick % 11 {
+        8 => busy_for("18446744073709551615"),
+        9 => busy_for("1"),
+        10 => Ok(http::Response::builder()
+            .status(429)
+            .header("retry-after", "-3")
+            .body(Bytes::new())
+            .unwrap()),
         0 => Ok(response("b2_upload_part/success")),
         1 => Ok(response("b2_finish_large_file/success")),
         2 => Ok(response("b2_get_upload_url/success")),
