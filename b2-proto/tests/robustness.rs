@@ -996,3 +996,58 @@ fn unusable_tokens_are_refused_without_being_quoted() {
         );
     }
 }
+
+proptest! {
+    /// Heads with any sizes and ranges B2 could claim feed download plans and verifiers
+    /// without overflow: planning, each part's request and check, and verifying a body.
+    #[test]
+    fn download_plans_and_verifiers_take_any_head(
+        start in prop_oneof![0u64..100, any::<u64>()],
+        len in prop_oneof![1u64..100, 1..u64::MAX],
+        extra in prop_oneof![0u64..100, any::<u64>()],
+        part_size in prop_oneof![Just(1u64), Just(u64::MAX), any::<u64>()],
+        concurrency in 1usize..64,
+        index in any::<u64>(),
+        body in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        use b2_proto::download_plan::DownloadPlan;
+        use b2_proto::ops::DownloadCall as _;
+        use b2_proto::verify::Sha1Verifier;
+        let end = start.checked_add(len - 1);
+        let total = end.and_then(|e| e.checked_add(1)).and_then(|t| t.checked_add(extra));
+        let (Some(end), Some(total)) = (end, total) else {
+            return Ok(());
+        };
+        let mut reply = common::response("b2_download_file_by_id/range");
+        let headers = reply.headers_mut();
+        headers.insert("content-range", HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).unwrap());
+        headers.insert("content-length", HeaderValue::from(len));
+        let parts = reply.into_parts().0;
+        let heads = [
+            by_id().with_range(ByteRange::new(start, end).unwrap()).parse_head(&parts),
+            by_id().with_range(ByteRange::starting_at(start)).parse_head(&parts),
+            by_id().parse_head(&parts),
+            by_id().with_range(ByteRange::suffix(len.max(1)).unwrap()).parse_head(&parts),
+        ];
+        prop_assert!(heads[0].is_ok(), "{:?}", heads[0]);
+        for head in heads.into_iter().flatten() {
+            let plan = DownloadPlan::for_head(&head, part_size, concurrency).unwrap();
+            let _ = (plan.part_count(), plan.concurrency());
+            for i in [0, 1, index, plan.part_count().saturating_sub(1), plan.part_count()] {
+                if let Some(range) = plan.range(i) {
+                    prop_assert!(range.start < range.end && range.end <= plan.file_size());
+                }
+                let _ = plan.part_request(i);
+                let _ = plan.check_part(i, &head);
+            }
+            prop_assert!(plan.ranges().take(3).all(|r| r.start < r.end));
+            for whole in [false, true] {
+                let mut verifier = Sha1Verifier::new(&head, whole);
+                verifier.update(&body);
+                let _ = verifier.finish();
+            }
+            let _ = head.check_continuation(&head, index);
+            let _ = by_id().continuation(&head, index);
+        }
+    }
+}
