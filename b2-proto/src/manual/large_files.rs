@@ -255,7 +255,7 @@
 //! hashed, which no retry can mend. When a part, the start or the finish fails for good:
 //!
 //! - by default the machine sends `b2_cancel_large_file`, so that no unfinished file (whose
-//!   parts are billed as storage) is left behind, and then ends with the original error
+//!   parts take up storage) is left behind, and then ends with the original error
 //!   (not the cancel's outcome);
 //! - with [`LargeUpload::keep_unfinished_on_error`]`(true)` it ends at once and leaves the
 //!   large file for a [resume](#resuming-an-unfinished-large-file): persist
