@@ -1051,3 +1051,29 @@ proptest! {
         }
     }
 }
+
+/// An upload URL for another bucket or another large file would put the data in the wrong
+/// place: such a reply is refused, and the refusal does not show the token.
+#[test]
+fn upload_urls_for_another_bucket_or_file_are_refused() {
+    let token =
+        "2_20151009170037_f504a0f39a0f4e657337e624_9754dde94359bd7b8f1445c8f4cc1a231a33f714_upld";
+    let reply = |key: &str, id: &str| {
+        common::json_response(
+            200,
+            &serde_json::json!({key: id, "uploadUrl": "https://pod/x", "authorizationToken": token})
+                .to_string(),
+        )
+    };
+    let url = GetUploadUrl::new(BucketId::new("bucket-asked"));
+    assert!(url.parse(reply("bucketId", "bucket-asked")).is_ok());
+    let part_url = GetUploadPartUrl::new(FileId::new("4_zasked"));
+    assert!(part_url.parse(reply("fileId", "4_zasked")).is_ok());
+    for error in [
+        url.parse(reply("bucketId", "bucket-other")).unwrap_err(),
+        part_url.parse(reply("fileId", "4_zother")).unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::InvalidResponse { .. }), "{error:?}");
+        assert!(!shown(&error).contains(token));
+    }
+}
