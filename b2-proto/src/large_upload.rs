@@ -52,7 +52,7 @@ use crate::ops::{GetFileInfo, Operation, RetryClass};
 use crate::planner::{HashedSource, PartPlan, StreamPlan};
 use crate::retry::{Backoff, Refresh, Retrier, RetryPolicy, Verdict};
 use crate::session::Session;
-use crate::types::{FileId, MAX_PART_NUMBER, PartNumber, Sha1Digest};
+use crate::types::{BucketId, FileId, MAX_PART_NUMBER, PartNumber, Sha1Digest};
 use crate::upload::is_sha1_mismatch;
 
 /// Default number of parts in flight at once.
@@ -999,6 +999,23 @@ impl LargeUpload {
                         Some(id) => {
                             self.file_id = Some(id);
                             self.phase = Phase::Uploading;
+                            // The parts go into the file the reply names: it must be the one
+                            // asked for. Another one is cancelled (unless kept) and reported.
+                            let bucket = version.bucket_id.as_ref();
+                            if version.file_name != *self.start.file_name()
+                                || bucket.is_some_and(|b| b != self.start.bucket_id())
+                            {
+                                self.fail(Error::InvalidResponse {
+                                    op: StartLargeFile::NAME,
+                                    reason: format!(
+                                        "asked to start {:?} in bucket {}, B2 started {:?} in {}",
+                                        self.start.file_name().as_str(),
+                                        self.start.bucket_id(),
+                                        version.file_name.as_str(),
+                                        bucket.map_or("an unnamed bucket", BucketId::as_str),
+                                    ),
+                                });
+                            }
                         }
                         None => self.finish(Err(Error::InvalidResponse {
                             op: StartLargeFile::NAME,

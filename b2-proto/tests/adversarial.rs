@@ -888,3 +888,42 @@ fn endless_backoff_after_a_damaged_body_gives_up() {
         "{out:?}"
     );
 }
+
+/// A large file started under another name or in another bucket than asked is cancelled
+/// (its parts would end up under the wrong name) and the upload fails.
+#[test]
+fn a_large_file_started_under_another_name_is_cancelled() {
+    for (name, bucket) in [("other.bin", "bucket1"), ("big.bin", "bucket2")] {
+        let bytes = data(25);
+        let mut server = Server::new(bytes.clone());
+        let mut s = Scripted::new();
+        let out = s.run(
+            &mut hashed_upload(&bytes),
+            |r| match call_name(r.uri()).as_str() {
+                "b2_start_large_file" => {
+                    let mut v: serde_json::Value =
+                        serde_json::from_str(&version(0, name, "none")).unwrap();
+                    v["bucketId"] = bucket.into();
+                    v["action"] = "start".into();
+                    Ok(json_response(200, &v.to_string()))
+                }
+                _ => server.respond(r),
+            },
+            |_| unreachable!(),
+        );
+        assert!(
+            matches!(
+                &out,
+                Err(Error::InvalidResponse {
+                    op: "b2_start_large_file",
+                    ..
+                })
+            ),
+            "{out:?}"
+        );
+        assert_eq!(
+            s.trace[..2],
+            ["send b2_start_large_file", "send b2_cancel_large_file"]
+        );
+    }
+}
