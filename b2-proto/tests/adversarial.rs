@@ -927,3 +927,76 @@ fn a_large_file_started_under_another_name_is_cancelled() {
         );
     }
 }
+
+/// The `Debug` of a machine at any point of an upload shows none of its secrets: the account
+/// token, upload tokens, the SSE-C key.
+#[test]
+fn machines_do_not_show_secrets_in_debug() {
+    use b2_proto::model::{CustomerKey, Encryption};
+    let key = CustomerKey::new([0x42; 32]);
+    let secrets = [
+        TOKEN.to_owned(),
+        "part-token".to_owned(),
+        "upload-token".to_owned(),
+        key.to_base64(),
+    ];
+    let bytes = data(30);
+    let session = small_session();
+    let plan = PartPlan::new(30, &session).unwrap();
+    let mut hasher = PartHasher::new(&plan);
+    hasher.update(&bytes);
+    let hashed = hasher.finish().unwrap();
+    let start = start().with_encryption(Encryption::SseC(key.clone()));
+    let mut large =
+        LargeUpload::from_source(start, &plan, &hashed, session, &RetryPolicy::default());
+    let mut simple = SimpleUpload::from_bytes(
+        UploadFile::new(FileName::new("small.txt").unwrap())
+            .with_encryption(Encryption::SseC(key.clone())),
+        BucketId::new("bucket1"),
+        Bytes::from(bytes.clone()),
+        session_arc(),
+        &RetryPolicy::default(),
+    );
+    let mut server = Server::new(bytes);
+    let now = Instant::now();
+    let check = |text: String| {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "{text}");
+        }
+    };
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 1000);
+        check(format!("{large:?} {simple:?}"));
+        let step = large.poll_step(now);
+        check(format!("{step:?}"));
+        match step {
+            Step::Send(id, request) => {
+                let reply = server.respond(&request);
+                large.handle_response(id, reply, now);
+            }
+            Step::Done(out) => {
+                out.unwrap();
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    loop {
+        let step = simple.poll_step(now);
+        check(format!("{step:?} {simple:?}"));
+        match step {
+            Step::Send(id, request) => {
+                let reply = server.respond(&request);
+                simple.handle_response(id, reply, now);
+            }
+            Step::Done(out) => {
+                check(format!("{out:?}"));
+                out.unwrap();
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
