@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::call::Call;
-use crate::error::Error;
+use crate::error::{Error, InvalidInput};
 use crate::ops::Paginated;
 use crate::retry::RetryPolicy;
 use crate::session::Session;
@@ -147,8 +147,17 @@ impl<Op: Paginated> Pager<Op> {
     /// # Errors
     ///
     /// [`Error::InvalidResponse`] when the server returns a cursor it was given before (the
-    /// one just requested, or an earlier one), which would make the listing loop forever.
+    /// one just requested, or an earlier one), which would make the listing loop forever;
+    /// [`InvalidInput::Argument`] for a page given after the listing completed.
     pub fn advance(&mut self, page: Op::Output) -> Result<Vec<Op::Item>, Error> {
+        if self.is_done() {
+            // A late or repeated page must not start the listing over.
+            return Err(InvalidInput::Argument {
+                what: "listing",
+                reason: "a page was given after the last one".into(),
+            }
+            .into());
+        }
         let next = Op::next_cursor(&page);
         if let PagerState::Next(current) = &self.state {
             if let Some(digest) = cursor_digest(current) {

@@ -1000,3 +1000,41 @@ fn machines_do_not_show_secrets_in_debug() {
         }
     }
 }
+
+/// A page handed to a pager that already finished does not start the listing again.
+#[test]
+fn a_page_after_the_last_one_is_refused() {
+    let page = |next: Option<&str>| {
+        let file = serde_json::from_str::<serde_json::Value>(&version(1, "x", "none")).unwrap();
+        let body = serde_json::json!({"files": [file], "nextFileName": next}).to_string();
+        ListFileNames::new(BucketId::new("bucket1"))
+            .parse(json_response(200, &body))
+            .unwrap()
+    };
+    for mut pager in [
+        Pager::new(ListFileNames::new(BucketId::new("bucket1"))),
+        Pager::new(ListFileNames::new(BucketId::new("bucket1"))).with_limit(1),
+    ] {
+        assert_eq!(pager.advance(page(None)).unwrap().len(), 1);
+        assert!(pager.is_done());
+        for next in [Some("y"), None] {
+            let error = pager.advance(page(next)).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::InvalidInput(InvalidInput::Argument {
+                        what: "listing",
+                        ..
+                    })
+                ),
+                "{error}"
+            );
+            assert!(pager.is_done());
+            assert!(
+                pager
+                    .next_call(session_arc(), &RetryPolicy::default())
+                    .is_none()
+            );
+        }
+    }
+}
