@@ -16,8 +16,9 @@ use b2_proto::ops::{GetFileInfo, ListFileNames, Operation as _, StartLargeFile, 
 use b2_proto::planner::{PartHasher, PartPlan, StreamPlan};
 use b2_proto::upload::SimpleUpload;
 use b2_proto::{
-    Body, BucketId, Call, Error, FileId, FileName, InvalidInput, Machine, Pager, RequestId,
-    RetryPolicy, Session, Sha1Digest, Step, TransportErrorKind,
+    ApplicationKey, ApplicationKeyId, AuthorizeAccount, AuthorizeCall, Body, BucketId, Call, Error,
+    FileId, FileName, InvalidInput, Machine, Pager, RequestId, RetryPolicy, Session, Sha1Digest,
+    Step, TransportErrorKind,
 };
 use bytes::Bytes;
 use common::*;
@@ -91,6 +92,15 @@ impl Server {
                 .to_owned()
         };
         let reply = match call_name(request.uri()).as_str() {
+            "b2_authorize_account" => serde_json::json!({
+                "accountId": "0012345abcde",
+                "authorizationToken": "4_renewed",
+                "apiInfo": {"storageApi": {
+                    "apiUrl": API_URL, "downloadUrl": DOWNLOAD_URL,
+                    "recommendedPartSize": 100_000_000, "absoluteMinimumPartSize": 5_000_000,
+                }},
+            })
+            .to_string(),
             "b2_get_upload_url" => serde_json::json!({
                 "bucketId": "bucket1",
                 "uploadUrl": "https://pod-1.backblaze.com/b2api/v4/b2_upload_file/b/c1",
@@ -482,7 +492,7 @@ proptest! {
     #[test]
     fn hostile_server_ends_every_machine(
         picks in proptest::collection::vec(any::<u8>(), 1..400),
-        which in 0u8..6,
+        which in 0u8..7,
     ) {
         let mut n = 0usize;
         let mut hostile = |request: &http::Request<Body>| -> Reply {
@@ -504,6 +514,16 @@ proptest! {
             2 => s.run(&mut pipe_upload(), &mut hostile, read).map(drop),
             3 => s.run(&mut copy_upload(40), &mut hostile, read).map(drop),
             4 => s.run(&mut simple_upload(&bytes), &mut hostile, read).map(drop),
+            5 => s
+                .run(
+                    &mut AuthorizeCall::new(
+                        AuthorizeAccount::new(ApplicationKeyId::new("k"), ApplicationKey::new("s")),
+                        &RetryPolicy::default(),
+                    ),
+                    &mut hostile,
+                    read,
+                )
+                .map(drop),
             _ => s
                 .run(
                     &mut Call::new(GetFileInfo::new(FileId::new(LARGE)), session_arc(), &RetryPolicy::default()),
