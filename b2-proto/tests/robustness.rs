@@ -1077,3 +1077,42 @@ fn upload_urls_for_another_bucket_or_file_are_refused() {
         assert!(!shown(&error).contains(token));
     }
 }
+
+/// An authorize reply whose API or download URL cannot address a request is refused at once
+/// (and the refusal does not show the token), instead of failing every later call.
+#[test]
+fn authorize_replies_with_unusable_urls_are_refused() {
+    let auth = AuthorizeAccount::new(ApplicationKeyId::new("k"), ApplicationKey::new("s"));
+    for (field, url) in [
+        ("apiUrl", ""),
+        ("apiUrl", "not a url"),
+        ("apiUrl", "/relative/path"),
+        ("apiUrl", "ftp://files.example.com"),
+        ("downloadUrl", "https://"),
+        ("downloadUrl", "https://f001.backblazeb2.com/\n"),
+    ] {
+        let mut json: Value = serde_json::from_str(AUTHORIZE_REPLY).unwrap();
+        json["apiInfo"]["storageApi"][field] = url.into();
+        let result = auth.parse(common::json_response(200, &json.to_string()));
+        match result {
+            Err(Error::InvalidResponse {
+                op: "b2_authorize_account",
+                reason,
+            }) => {
+                assert!(reason.contains(field), "{reason}");
+                assert!(
+                    !reason.contains("acct_tS2TRzMOtJ5IaX7gBkDfx6uWtJA"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{field} = {url:?}: {other:?}"),
+        }
+    }
+    // Plain HTTP stays allowed: local B2-compatible servers use it.
+    let mut json: Value = serde_json::from_str(AUTHORIZE_REPLY).unwrap();
+    json["apiInfo"]["storageApi"]["apiUrl"] = "http://127.0.0.1:8080".into();
+    assert!(
+        auth.parse(common::json_response(200, &json.to_string()))
+            .is_ok()
+    );
+}
