@@ -126,6 +126,17 @@ impl ApiError {
     /// Builds the error for a non-2xx reply: B2's JSON body when there is one, or a description
     /// of the body when it is empty (HEAD) or not JSON.
     pub fn from_response(parts: &http::response::Parts, body: &[u8]) -> Self {
+        Self::build(parts, body, true)
+    }
+
+    /// Like [`ApiError::from_response`], for calls whose success reply carries a secret: a
+    /// body that is not B2's JSON (a cut or garbled success body under an error status) is
+    /// described by its length only, never quoted.
+    pub(crate) fn from_secret_response(parts: &http::response::Parts, body: &[u8]) -> Self {
+        Self::build(parts, body, false)
+    }
+
+    fn build(parts: &http::response::Parts, body: &[u8], quote: bool) -> Self {
         let retry_after = parts
             .headers
             .get(http::header::RETRY_AFTER)
@@ -148,7 +159,11 @@ impl ApiError {
             None if body.is_empty() => {
                 (ErrorCode::for_status(parts.status), "empty body".to_owned())
             }
-            None => (ErrorCode::for_status(parts.status), describe_non_json(body)),
+            None if quote => (ErrorCode::for_status(parts.status), describe_non_json(body)),
+            None => (
+                ErrorCode::for_status(parts.status),
+                format!("non-JSON body ({} bytes)", body.len()),
+            ),
         };
         Self {
             status: parts.status,
@@ -376,12 +391,39 @@ impl DecodeError {
             let end = body.len().min(256);
             String::from_utf8_lossy(&body[..end]).into_owned()
         });
+        let source = if secret_bearing {
+            without_values(&source)
+        } else {
+            source
+        };
         Self {
             op,
             source,
             excerpt,
         }
     }
+}
+
+/// The parser's error without the values it quotes: serde's "invalid type: string \"…\""
+/// would otherwise show a token that landed in the wrong field.
+fn without_values(e: &serde_json::Error) -> serde_json::Error {
+    let message = e.to_string();
+    let kept = if e.is_data()
+        && !message.starts_with("missing field")
+        && !message.starts_with("duplicate field")
+    {
+        // "invalid type: string \"4_…\", expected u64" -> "invalid type".
+        message.split([':', '`', '"']).next().unwrap_or_default()
+    } else {
+        // Syntax and end-of-input errors, and missing or duplicate fields, name no values.
+        message.split(" at line ").next().unwrap_or_default()
+    };
+    <serde_json::Error as serde::de::Error>::custom(format_args!(
+        "{} at line {} column {}",
+        kept.trim(),
+        e.line(),
+        e.column()
+    ))
 }
 
 /// Data that does not match its checksum or length.
@@ -511,6 +553,19 @@ mod tests {
     }
 
     #[test]
+    fn secret_replies_are_not_quoted_under_an_error_status() {
+        let body = br#"{"authorizationToken": "4_0012secrettoken"#;
+        let e = ApiError::from_secret_response(&parts(502, None), body);
+        assert_eq!(e.message, format!("non-JSON body ({} bytes)", body.len()));
+        assert!(!format!("{e} {e:?}").contains("secrettoken"));
+        assert_eq!(e.code, ErrorCode::InternalError);
+        // B2's own error JSON is read as usual.
+        let body = br#"{"status":401,"code":"unauthorized","message":"m"}"#;
+        let e = ApiError::from_secret_response(&parts(401, None), body);
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::Unauthorized, "m"));
+    }
+
+    #[test]
     fn retry_after_is_read() {
         let body = br#"{"status":429,"code":"too_many_requests","message":"slow down"}"#;
         let e = ApiError::from_response(&parts(429, Some("7")), body);
@@ -525,5 +580,42 @@ mod tests {
         let source = serde_json::from_slice::<serde_json::Value>(&body).unwrap_err();
         let e = DecodeError::new("b2_authorize_account", source, &body, true);
         assert!(!format!("{e} {e:?}").contains("4_secret"));
+    }
+
+    #[test]
+    fn decode_error_hides_secrets_quoted_by_the_parser() {
+        // A token in a field of another type: serde quotes the value it could not use.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Reply {
+            size: u64,
+        }
+        let body = Bytes::from_static(br#"{"size":"4_002secrettoken"}"#);
+        let source = serde_json::from_slice::<Reply>(&body).unwrap_err();
+        assert!(source.to_string().contains("4_002secrettoken"));
+        let e = DecodeError::new("b2_get_upload_url", source, &body, true);
+        let shown = format!("{e} {e:?} {}", e.source);
+        assert!(!shown.contains("secrettoken"), "{shown}");
+        assert_eq!(e.source.to_string(), "invalid type at line 1 column 26");
+        // Missing fields and syntax errors keep their description.
+        let body = Bytes::from_static(b"{}");
+        let source = serde_json::from_slice::<Reply>(&body).unwrap_err();
+        let e = DecodeError::new("b2_get_upload_url", source, &body, true);
+        assert_eq!(
+            e.source.to_string(),
+            "missing field `size` at line 1 column 2"
+        );
+        let body = Bytes::from_static(br#"{"size":"4_0"#);
+        let source = serde_json::from_slice::<Reply>(&body).unwrap_err();
+        let e = DecodeError::new("b2_get_upload_url", source, &body, true);
+        assert_eq!(
+            e.source.to_string(),
+            "EOF while parsing a string at line 1 column 12"
+        );
+        // Replies without secrets keep serde's full message.
+        let body = Bytes::from_static(br#"{"size":"big"}"#);
+        let source = serde_json::from_slice::<Reply>(&body).unwrap_err();
+        let e = DecodeError::new("b2_list_buckets", source, &body, false);
+        assert!(e.to_string().contains("\"big\""), "{e}");
     }
 }

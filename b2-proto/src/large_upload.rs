@@ -52,7 +52,7 @@ use crate::ops::{GetFileInfo, Operation, RetryClass};
 use crate::planner::{HashedSource, PartPlan, StreamPlan};
 use crate::retry::{Backoff, Refresh, Retrier, RetryPolicy, Verdict};
 use crate::session::Session;
-use crate::types::{FileId, MAX_PART_NUMBER, PartNumber, Sha1Digest};
+use crate::types::{BucketId, FileId, MAX_PART_NUMBER, PartNumber, Sha1Digest};
 use crate::upload::is_sha1_mismatch;
 
 /// Default number of parts in flight at once.
@@ -1024,6 +1024,23 @@ impl LargeUpload {
                         Some(id) => {
                             self.file_id = Some(id);
                             self.phase = Phase::Uploading;
+                            // The parts go into the file the reply names: it must be the one
+                            // asked for. Another one is cancelled (unless kept) and reported.
+                            let bucket = version.bucket_id.as_ref();
+                            if version.file_name != *self.start.file_name()
+                                || bucket.is_some_and(|b| b != self.start.bucket_id())
+                            {
+                                self.fail(Error::InvalidResponse {
+                                    op: StartLargeFile::NAME,
+                                    reason: format!(
+                                        "asked to start {:?} in bucket {}, B2 started {:?} in {}",
+                                        self.start.file_name().as_str(),
+                                        self.start.bucket_id(),
+                                        version.file_name.as_str(),
+                                        bucket.map_or("an unnamed bucket", BucketId::as_str),
+                                    ),
+                                });
+                            }
                         }
                         None => self.finish(Err(Error::InvalidResponse {
                             op: StartLargeFile::NAME,
@@ -1186,14 +1203,16 @@ impl LargeUpload {
         if ours && is_sha1_mismatch(&error) {
             // Bytes hashed here arrived corrupted: send them again on a new URL.
             job.target = None;
-            if job.retrier.attempts() >= self.policy.max_attempts {
+            let until = now.checked_add(self.backoff.next_delay());
+            let Some(until) = until.filter(|_| job.retrier.attempts() < self.policy.max_attempts)
+            else {
                 let attempts = job.retrier.attempts();
                 return self.fail(Error::RetriesExhausted {
                     attempts,
                     last: Box::new(error),
                 });
-            }
-            job.state = JobState::Waiting(now + self.backoff.next_delay(), Then::GetTarget);
+            };
+            job.state = JobState::Waiting(until, Then::GetTarget);
             return;
         }
         match job.retrier.after_failure(error, class, now) {

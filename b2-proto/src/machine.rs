@@ -50,7 +50,10 @@ impl RequestId {
 }
 
 /// The body of a request a machine asks its driver to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` shows lengths, not bytes: JSON bodies may hold secrets (SSE-C keys of copies,
+/// webhook signing secrets) and part bodies may be large.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Body {
     /// Bytes in memory (JSON calls, and parts of sources that cannot be re-read).
@@ -72,6 +75,15 @@ impl Body {
     /// True for an empty body.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+            Self::Source(r) => f.debug_tuple("Source").field(r).finish(),
+        }
     }
 }
 

@@ -12,15 +12,17 @@
 //!     └──────page without cursor─────────┴──────────────▶ Done
 //! ```
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::call::Call;
-use crate::error::Error;
+use crate::error::{Error, InvalidInput};
 use crate::ops::Paginated;
 use crate::retry::RetryPolicy;
 use crate::session::Session;
+use crate::types::Sha1Digest;
 
 /// Where a listing stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +72,9 @@ pub struct Pager<Op: Paginated> {
     op: Op,
     state: PagerState<Op::Cursor>,
     remaining: Option<u64>,
+    /// Digests of the cursors given so far (20 bytes a page), to stop a listing whose
+    /// server goes round in a circle.
+    seen: HashSet<Sha1Digest>,
 }
 
 impl<Op: Paginated> Pager<Op> {
@@ -79,6 +84,7 @@ impl<Op: Paginated> Pager<Op> {
             op,
             state: PagerState::Start,
             remaining: None,
+            seen: HashSet::new(),
         }
     }
 
@@ -88,6 +94,7 @@ impl<Op: Paginated> Pager<Op> {
             op,
             state,
             remaining: None,
+            seen: HashSet::new(),
         }
     }
 
@@ -139,16 +146,34 @@ impl<Op: Paginated> Pager<Op> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidResponse`] when the server returns the cursor it was given, which would
-    /// make the listing loop forever.
+    /// [`Error::InvalidResponse`] when the server returns a cursor it was given before (the
+    /// one just requested, or an earlier one), which would make the listing loop forever;
+    /// [`InvalidInput::Argument`] for a page given after the listing completed.
     pub fn advance(&mut self, page: Op::Output) -> Result<Vec<Op::Item>, Error> {
+        if self.is_done() {
+            // A late or repeated page must not start the listing over.
+            return Err(InvalidInput::Argument {
+                what: "listing",
+                reason: "a page was given after the last one".into(),
+            }
+            .into());
+        }
         let next = Op::next_cursor(&page);
-        if let (Some(next), PagerState::Next(current)) = (&next, &self.state) {
-            if next == current {
+        if let PagerState::Next(current) = &self.state {
+            if let Some(digest) = cursor_digest(current) {
+                self.seen.insert(digest);
+            }
+        }
+        if let Some(next) = &next {
+            let repeated = match &self.state {
+                PagerState::Next(current) if next == current => true,
+                _ => cursor_digest(next).is_some_and(|d| self.seen.contains(&d)),
+            };
+            if repeated {
                 self.state = PagerState::Done;
                 return Err(Error::InvalidResponse {
                     op: Op::NAME,
-                    reason: format!("the next cursor {next:?} repeats the one requested"),
+                    reason: format!("the next cursor {next:?} repeats one already requested"),
                 });
             }
         }
@@ -167,4 +192,11 @@ impl<Op: Paginated> Pager<Op> {
         self.state = next.map_or(PagerState::Done, PagerState::Next);
         Ok(items)
     }
+}
+
+/// A cursor's identity: the SHA1 of its JSON form.
+fn cursor_digest<C: Serialize>(cursor: &C) -> Option<Sha1Digest> {
+    serde_json::to_vec(cursor)
+        .ok()
+        .map(|json| Sha1Digest::of(&json))
 }

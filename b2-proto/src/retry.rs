@@ -134,7 +134,8 @@ pub fn classify(error: &Error, class: RetryClass) -> Decision {
 pub struct RetryPolicy {
     /// Most attempts of one request, the first included.
     pub max_attempts: u32,
-    /// No new attempt starts later than this after the first one.
+    /// No new attempt starts later than this after the first one (a server's `Retry-After`
+    /// that asks for a later start ends the call at once with [`Error::RetriesExhausted`]).
     pub max_elapsed: Duration,
     /// The first backoff.
     pub initial_backoff: Duration,
@@ -227,7 +228,11 @@ impl Backoff {
         let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
         let low = self.initial.as_secs_f64();
         let high = (self.previous.as_secs_f64() * self.base).max(low);
-        let delay = Duration::from_secs_f64(low + (high - low) * unit).min(self.max);
+        // Any policy, however odd (an infinite base, a huge initial backoff), gives a delay
+        // no longer than the maximum.
+        let delay = Duration::try_from_secs_f64(low + (high - low) * unit)
+            .unwrap_or(self.max)
+            .min(self.max);
         self.previous = delay.max(self.initial);
         delay
     }
@@ -323,20 +328,28 @@ impl Retrier {
                     return exhausted(self.attempts, error);
                 }
                 self.upload_targets += 1;
-                let delay = after.unwrap_or_else(|| self.backoff.next_delay());
-                Verdict::Retry {
-                    at: now + delay,
-                    refresh,
+                match self.retry_at(after, now) {
+                    Some(at) => Verdict::Retry { at, refresh },
+                    None => exhausted(self.attempts, error),
                 }
             }
-            Refresh::None => {
-                let delay = after.unwrap_or_else(|| self.backoff.next_delay());
-                Verdict::Retry {
-                    at: now + delay,
-                    refresh,
-                }
-            }
+            Refresh::None => match self.retry_at(after, now) {
+                Some(at) => Verdict::Retry { at, refresh },
+                None => exhausted(self.attempts, error),
+            },
         }
+    }
+
+    /// When to try again: after the server's `Retry-After`, or the next backoff. `None` when
+    /// the server asks for a wait past the time budget (or past what the clock can hold):
+    /// the next attempt would start too late, so the call gives up now instead of waiting.
+    fn retry_at(&mut self, server_wait: Option<Duration>, now: Instant) -> Option<Instant> {
+        let Some(wait) = server_wait else {
+            return now.checked_add(self.backoff.next_delay());
+        };
+        let at = now.checked_add(wait)?;
+        let started = self.started.unwrap_or(now);
+        (at.saturating_duration_since(started) <= self.policy.max_elapsed).then_some(at)
     }
 
     /// Records a success: a later expired token may be re-authorized again.

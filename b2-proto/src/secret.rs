@@ -43,6 +43,24 @@ macro_rules! secret_string {
     };
 }
 
+/// A header value holding a secret (a token, Basic credentials, an SSE-C key), marked
+/// sensitive so that `http`'s `Debug` of the request prints `Sensitive` instead of it.
+pub(crate) fn sensitive_header(
+    value: &str,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    let mut value = http::HeaderValue::from_str(value)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Marks the `Authorization` header of a built request sensitive (see [`sensitive_header`]).
+pub(crate) fn hide_authorization<B>(mut request: http::Request<B>) -> http::Request<B> {
+    if let Some(value) = request.headers_mut().get_mut(http::header::AUTHORIZATION) {
+        value.set_sensitive(true);
+    }
+    request
+}
+
 secret_string! {
     /// An application key: the secret half of a key id / key pair.
     ApplicationKey

@@ -304,6 +304,7 @@ impl AuthorizeAccount {
                 }
                 .into()
             })
+            .map(crate::secret::hide_authorization)
     }
 
     /// Parses the reply into a [`Session`].
@@ -311,15 +312,29 @@ impl AuthorizeAccount {
     /// # Errors
     ///
     /// [`Error::Api`] for an error reply; [`Error::Decode`] for a malformed one (the body,
-    /// which holds a token, is not kept).
+    /// which holds a token, is not kept); [`Error::InvalidResponse`] when `apiUrl` or
+    /// `downloadUrl` is not an absolute `http` or `https` URL.
     pub fn parse(&self, response: Response<Bytes>) -> Result<Session, Error> {
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
-            return Err(crate::ApiError::from_response(&parts, &body).into());
+            return Err(crate::ApiError::from_secret_response(&parts, &body).into());
         }
         let reply: AuthorizeReply = serde_json::from_slice(&body)
             .map_err(|e| DecodeError::new(Self::NAME, e, &body, true))?;
         let storage = reply.api_info.storage_api;
+        for (field, url) in [
+            ("apiUrl", &storage.api_url),
+            ("downloadUrl", &storage.download_url),
+        ] {
+            // Every later request is addressed from these: refuse them now if they cannot be.
+            // (Not quoted: this reply carries the account token.)
+            if !is_base_url(url) {
+                return Err(Error::InvalidResponse {
+                    op: Self::NAME,
+                    reason: format!("{field} is not an absolute http or https URL"),
+                });
+            }
+        }
         Ok(Session {
             account_id: reply.account_id,
             authorization_token: reply.authorization_token,
@@ -333,4 +348,12 @@ impl AuthorizeAccount {
             user_agent: self.user_agent.clone(),
         })
     }
+}
+
+/// True for an absolute `http` or `https` URL with a host, usable as the base of request URLs.
+fn is_base_url(url: &str) -> bool {
+    url.parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    })
 }

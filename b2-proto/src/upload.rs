@@ -392,13 +392,13 @@ impl SimpleUpload {
         // driver computed it, the source itself may have changed.
         if is_sha1_mismatch(&error) && matches!(self.content, Content::Memory { .. }) {
             self.target = None;
-            if self.retrier.attempts() >= self.max_attempts {
+            let until = now.checked_add(self.backoff.next_delay());
+            let Some(until) = until.filter(|_| self.retrier.attempts() < self.max_attempts) else {
                 return self.finish(Err(Error::RetriesExhausted {
                     attempts: self.retrier.attempts(),
                     last: Box::new(error),
                 }));
-            }
-            let until = now + self.backoff.next_delay();
+            };
             self.state = State::Waiting {
                 until,
                 then: Then::GetTarget,

@@ -378,10 +378,9 @@ impl CustomerKey {
             "x-bz-server-side-encryption-customer-algorithm",
             http::HeaderValue::from_static("AES256"),
         );
-        headers.insert(
-            "x-bz-server-side-encryption-customer-key",
-            value(self.to_base64()),
-        );
+        let mut key = value(self.to_base64());
+        key.set_sensitive(true);
+        headers.insert("x-bz-server-side-encryption-customer-key", key);
         headers.insert(
             "x-bz-server-side-encryption-customer-key-md5",
             value(self.md5_base64()),

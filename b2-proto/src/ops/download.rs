@@ -423,7 +423,7 @@ impl DownloadOptions {
         if let Some(key) = &self.customer_key {
             key.write_headers(request.headers_mut());
         }
-        Ok(request)
+        Ok(crate::secret::hide_authorization(request))
     }
 }
 
@@ -1062,7 +1062,10 @@ impl DownloadHead {
     /// [`Error::InvalidResponse`] when the file changed (a new upload to the same name) or the
     /// range is not the one asked for.
     pub fn check_continuation(&self, next: &Self, received: u64) -> Result<(), Error> {
-        let start = self.content_range.map_or(0, |r| r.start) + received;
+        let start = self
+            .content_range
+            .map_or(0, |r| r.start)
+            .saturating_add(received);
         let reason = if next.file_id != self.file_id {
             Some(format!(
                 "the file changed during the download: {} became {}",

@@ -315,7 +315,12 @@ impl UploadPart {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::AUTHORIZATION,
-            header_value("upload token", target.token.expose_secret())?,
+            crate::secret::sensitive_header(target.token.expose_secret()).map_err(|_| {
+                InvalidInput::Argument {
+                    what: "upload token",
+                    reason: "cannot be sent in a header".into(),
+                }
+            })?,
         );
         headers.insert(
             "x-bz-part-number",

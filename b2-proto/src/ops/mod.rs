@@ -138,6 +138,7 @@ pub fn json_request<T: Serialize + ?Sized>(
             }
             .into()
         })
+        .map(crate::secret::hide_authorization)
 }
 
 /// Splits a reply into its head and body, turning an error status into [`Error::Api`].
@@ -168,7 +169,7 @@ pub fn parse_json<T: DeserializeOwned>(
 }
 
 /// Like [`parse_json`], for replies that carry a secret (tokens, keys): a malformed body is
-/// not quoted in the error.
+/// not quoted in the error, whatever the status.
 ///
 /// # Errors
 ///
@@ -177,6 +178,9 @@ pub fn parse_secret_json<T: DeserializeOwned>(
     name: &'static str,
     response: Response<Bytes>,
 ) -> Result<T, Error> {
-    let (_, body) = check_status(response)?;
+    let (parts, body) = response.into_parts();
+    if !parts.status.is_success() {
+        return Err(ApiError::from_secret_response(&parts, &body).into());
+    }
     serde_json::from_slice(&body).map_err(|e| DecodeError::new(name, e, &body, true).into())
 }

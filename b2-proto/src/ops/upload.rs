@@ -95,7 +95,7 @@ impl UploadTarget {
 ///
 /// `400 bad_request` (no such bucket), `401 unauthorized` (no `writeFiles`),
 /// `401 bad_auth_token`, `401 expired_auth_token`, `403 storage_cap_exceeded`,
-/// `503 service_unavailable`.
+/// `503 service_unavailable`; [`Error::InvalidResponse`] for a URL of another bucket.
 ///
 /// ```
 /// use b2_proto::{ops::{GetUploadUrl, Operation}, AccountId, AuthToken, BucketId, Session};
@@ -147,9 +147,20 @@ impl Operation for GetUploadUrl {
 
     fn parse(&self, response: Response<Bytes>) -> Result<UploadTarget, Error> {
         let mut target: UploadTarget = parse_secret_json(Self::NAME, response)?;
-        target
+        let bucket_id = target
             .bucket_id
             .get_or_insert_with(|| self.bucket_id.clone());
+        // A URL for another bucket would store the upload there. (What came back is not
+        // quoted: this reply carries a token.)
+        if *bucket_id != self.bucket_id {
+            return Err(Error::InvalidResponse {
+                op: Self::NAME,
+                reason: format!(
+                    "asked for an upload URL for bucket {}, got one for another bucket",
+                    self.bucket_id
+                ),
+            });
+        }
         Ok(target)
     }
 }
@@ -162,7 +173,7 @@ impl Operation for GetUploadUrl {
 ///
 /// `400 bad_request` (no such unfinished large file), `401 unauthorized`,
 /// `401 bad_auth_token`, `401 expired_auth_token`, `403 storage_cap_exceeded`,
-/// `503 service_unavailable`.
+/// `503 service_unavailable`; [`Error::InvalidResponse`] for a URL of another large file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GetUploadPartUrl {
@@ -193,7 +204,18 @@ impl Operation for GetUploadPartUrl {
 
     fn parse(&self, response: Response<Bytes>) -> Result<UploadTarget, Error> {
         let mut target: UploadTarget = parse_secret_json(Self::NAME, response)?;
-        target.file_id.get_or_insert_with(|| self.file_id.clone());
+        let file_id = target.file_id.get_or_insert_with(|| self.file_id.clone());
+        // A URL for another large file would add the parts to it. (What came back is not
+        // quoted: this reply carries a token.)
+        if *file_id != self.file_id {
+            return Err(Error::InvalidResponse {
+                op: Self::NAME,
+                reason: format!(
+                    "asked for an upload URL for large file {}, got one for another file",
+                    self.file_id
+                ),
+            });
+        }
         Ok(target)
     }
 }
@@ -493,7 +515,12 @@ impl UploadFile {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::AUTHORIZATION,
-            header_value("upload token", target.token.expose_secret())?,
+            crate::secret::sensitive_header(target.token.expose_secret()).map_err(|_| {
+                InvalidInput::Argument {
+                    what: "upload token",
+                    reason: "cannot be sent in a header".into(),
+                }
+            })?,
         );
         headers.insert(
             "x-bz-file-name",
