@@ -70,8 +70,9 @@ impl DownloadStream {
     /// [`Error::Integrity`] when the bytes do not match; transport errors once resuming is
     /// exhausted.
     pub async fn collect(mut self) -> Result<(DownloadHead, Bytes, Verification), Error> {
-        let mut body =
-            BytesMut::with_capacity(usize::try_from(self.head.content_length).unwrap_or(0));
+        // The announced length sizes the buffer only up to a bound: the bytes must arrive first.
+        let announced = usize::try_from(self.head.content_length).unwrap_or(0);
+        let mut body = BytesMut::with_capacity(announced.min(PREALLOCATE));
         while let Some(chunk) = self.inner.next().await {
             body.extend_from_slice(&chunk?);
         }
@@ -395,6 +396,9 @@ impl Client {
         Ok((head, verification))
     }
 }
+
+/// The most memory reserved ahead for a body collected whole.
+const PREALLOCATE: usize = 64 << 20;
 
 /// Chunks written to files, and read back to verify them.
 const WRITE_CHUNK: usize = 1 << 20;

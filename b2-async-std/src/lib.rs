@@ -1,9 +1,24 @@
 //! A Backblaze B2 client on async-std and surf, with rustls (the `ring` provider).
 //!
 //! For programs built on async-std. Every B2 rule (encoding, retries, upload URLs, part sizes,
-//! checksums) is decided by [`b2_proto`]; this crate moves the bytes. Work in progress: so far
-//! it authorizes, runs any `b2_proto` operation with retries through [`Client::run`], lists,
-//! and wraps the bucket, key, notification and download-authorization calls.
+//! checksums) is decided by [`b2_proto`]; this crate moves the bytes. It has the same API as
+//! `b2-tokio`, with `futures` I/O traits in place of tokio's:
+//!
+//! - uploads from bytes, files and readers ([`Client::upload_bytes`], [`Client::upload_path`],
+//!   [`Client::upload_reader`], [`Client::upload`] with [`UploadSource`] and
+//!   [`UploadOptions`]), large files in parallel parts, resumed uploads
+//!   ([`Client::resume_upload_path`]) and server-side copies of any size
+//!   ([`Client::copy_large_file`]);
+//! - downloads streamed and checked against B2's SHA1 as they arrive ([`Client::download`] →
+//!   [`DownloadStream`], a `Stream` of chunks or an `AsyncBufRead`), resumed where a connection
+//!   broke, into memory ([`Client::download_bytes`]) or into a file in parallel ranges
+//!   ([`Client::download_to_path`]);
+//! - listings as streams, file, bucket, key, notification-rule and Object Lock calls, share
+//!   URLs, and any `b2_proto` operation with retries through [`Client::run`].
+//!
+//! Memory stays bounded by configuration (chunk and part sizes, parts in flight), never by the
+//! size of a file, except where a call returns a whole body in memory. Each call, upload and
+//! download runs in a `tracing` span (`b2_call`, `b2_upload`, `b2_download`).
 //!
 //! # Maintenance status of the stack
 //!
@@ -44,6 +59,11 @@ mod download;
 mod test_server;
 mod transport;
 mod upload;
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use b2_proto::transfer::{NewFile, UploadStrategy};
 pub use download::DownloadStream;

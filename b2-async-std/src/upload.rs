@@ -200,9 +200,11 @@ impl Client {
             } => match strategy.plan(len, &session)? {
                 None => {
                     // At most the cutoff: a simple upload.
-                    let data = read_up_to(&mut *reader, len)
-                        .await
-                        .map_err(io("reading the upload source"))?;
+                    let data = Bytes::from(
+                        read_up_to(&mut *reader, len)
+                            .await
+                            .map_err(io("reading the upload source"))?,
+                    );
                     if data.len() as u64 != len {
                         return Err(short_source(len, data.len() as u64));
                     }
@@ -235,9 +237,11 @@ impl Client {
                 // Read as much as fits one simple upload (at most one part); the rest, if any,
                 // goes through the large-file API, these bytes first.
                 let probe = strategy.probe_len(&session)?;
-                let prefix = read_up_to(&mut *reader, probe.saturating_add(1))
-                    .await
-                    .map_err(io("reading the upload source"))?;
+                let prefix = Bytes::from(
+                    read_up_to(&mut *reader, probe.saturating_add(1))
+                        .await
+                        .map_err(io("reading the upload source"))?,
+                );
                 let target = self.take_target(&file);
                 let machine = UploadMachine::from_probed(
                     &file, &prefix, &strategy, session, &policy, target,
@@ -401,7 +405,7 @@ fn short_source(expected: u64, got: u64) -> Error {
 async fn read_up_to(
     reader: &mut (dyn AsyncRead + Send + Unpin + '_),
     limit: u64,
-) -> std::io::Result<Bytes> {
+) -> std::io::Result<Vec<u8>> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut buf: Vec<u8> = Vec::new();
     let mut filled = 0;
@@ -422,5 +426,31 @@ async fn read_up_to(
         }
     }
     buf.truncate(filled);
-    Ok(Bytes::from(buf))
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HASH_CHUNK, read_up_to};
+
+    #[async_std::test]
+    async fn a_short_source_costs_its_own_size_not_the_limit() {
+        let mut reader = futures_util::io::Cursor::new(vec![7u8; 10]);
+        let got = read_up_to(&mut reader, 5_000_000_000).await.expect("read");
+        assert_eq!(got, [7u8; 10]);
+        assert!(got.capacity() <= HASH_CHUNK, "{}", got.capacity());
+    }
+
+    #[async_std::test]
+    async fn reading_stops_at_the_limit_and_never_reserves_past_it() {
+        let data: Vec<u8> = (0..3 * HASH_CHUNK + 5).map(|i| (i % 251) as u8).collect();
+        let limit = 3 * HASH_CHUNK as u64 - 1;
+        let mut reader = futures_util::io::Cursor::new(data.clone());
+        let got = read_up_to(&mut reader, limit).await.expect("read");
+        assert_eq!(got.len() as u64, limit);
+        assert!(got == data[..got.len()]);
+        assert!(got.capacity() as u64 <= limit, "{}", got.capacity());
+        // The rest stays in the reader for the parts that follow.
+        assert_eq!(reader.position(), limit);
+    }
 }
