@@ -8,24 +8,49 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use b2_proto::machine::{Body, Machine, RequestId, Step};
-use b2_proto::{AuthorizeAccount, AuthorizeCall, Error, RetryPolicy, Session, TransportError};
+use b2_proto::ops::{DownloadCall, DownloadHead, StreamHead};
+use b2_proto::{
+    AuthorizeAccount, AuthorizeCall, Call, Error, RetryPolicy, Session, TransportError,
+};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::future::{BoxFuture, Either};
 use futures_util::io::{AsyncRead, AsyncReadExt as _};
 use futures_util::stream::FuturesUnordered;
 
-use crate::transport::{self, Transport};
+use crate::transport::{self, Incoming, Transport};
 
 /// Where the bytes a machine asks for come from.
-#[allow(dead_code)] // the file and reader sources serve the upload calls
 pub(crate) enum Source<'a> {
     /// The machine sends only in-memory bodies.
     None,
+    /// Bytes in memory: source ranges are slices of them.
+    Memory(Bytes),
     /// A file that can be read at any offset.
     File(&'a Path),
-    /// A reader that is read once, in order.
-    Reader(&'a mut (dyn AsyncRead + Unpin + Send)),
+    /// A reader that is read once, in order; `prefix` holds bytes already read from it.
+    Reader {
+        reader: &'a mut (dyn AsyncRead + Unpin + Send),
+        prefix: Bytes,
+    },
+}
+
+/// What a body may be read from again, shared by the requests in flight.
+#[derive(Clone)]
+enum Reread<'a> {
+    None,
+    Memory(Bytes),
+    File(&'a Path),
+}
+
+impl<'a> Source<'a> {
+    fn reread(&self) -> Reread<'a> {
+        match self {
+            Self::Memory(bytes) => Reread::Memory(bytes.clone()),
+            Self::File(path) => Reread::File(path),
+            Self::None | Self::Reader { .. } => Reread::None,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -35,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) session: async_std::sync::Mutex<Option<Arc<Session>>>,
     seed: AtomicU64,
     pub(crate) chunk_size: usize,
+    pub(crate) pool: std::sync::Mutex<b2_proto::upload::UploadUrlPool>,
+    pub(crate) upload: b2_proto::transfer::UploadStrategy,
 }
 
 impl std::fmt::Debug for Inner {
@@ -57,6 +84,8 @@ impl Inner {
         authorize: AuthorizeAccount,
         policy: RetryPolicy,
         chunk_size: usize,
+        pool_size: usize,
+        upload: b2_proto::transfer::UploadStrategy,
     ) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -68,6 +97,8 @@ impl Inner {
             session: async_std::sync::Mutex::new(None),
             seed: AtomicU64::new(seed),
             chunk_size,
+            pool: std::sync::Mutex::new(b2_proto::upload::UploadUrlPool::new(pool_size)),
+            upload,
         }
     }
 
@@ -116,22 +147,37 @@ impl Inner {
     async fn send(
         &self,
         request: http::Request<Body>,
-        file: Option<&Path>,
+        source: Reread<'_>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let (parts, body) = request.into_parts();
         let body = match body {
             Body::Bytes(bytes) => transport::bytes_body(bytes),
-            Body::Source(range) => {
-                let Some(path) = file else {
+            Body::Source(range) => match source {
+                // Streamed from the file: memory holds one read chunk, whatever the range.
+                Reread::File(path) => transport::file_body(path, range, self.chunk_size)
+                    .await
+                    .map_err(|e| TransportError::new(b2_proto::TransportErrorKind::Other, e))?,
+                Reread::Memory(bytes) => {
+                    let slice = usize::try_from(range.start)
+                        .ok()
+                        .zip(usize::try_from(range.end).ok())
+                        .filter(|(start, end)| start <= end && *end <= bytes.len())
+                        .map(|(start, end)| bytes.slice(start..end));
+                    let Some(slice) = slice else {
+                        return Err(TransportError::new(
+                            b2_proto::TransportErrorKind::Other,
+                            "a source range beyond the bytes to upload",
+                        ));
+                    };
+                    transport::bytes_body(slice)
+                }
+                Reread::None => {
                     return Err(TransportError::new(
                         b2_proto::TransportErrorKind::Other,
                         "a source range was asked of a source that cannot be re-read",
                     ));
-                };
-                transport::file_body(path, range, self.chunk_size)
-                    .await
-                    .map_err(|e| TransportError::new(b2_proto::TransportErrorKind::Other, e))?
-            }
+                }
+            },
             _ => {
                 return Err(TransportError::new(
                     b2_proto::TransportErrorKind::Other,
@@ -147,21 +193,28 @@ impl Inner {
     /// Runs a machine to completion.
     pub(crate) async fn drive<M: Machine>(
         &self,
+        machine: M,
+        source: &mut Source<'_>,
+    ) -> Result<M::Output, Error> {
+        self.drive_observed(machine, source, |_| {}).await
+    }
+
+    /// Runs a machine to completion, calling `observe` after each reply it takes in.
+    pub(crate) async fn drive_observed<M: Machine>(
+        &self,
         mut machine: M,
         source: &mut Source<'_>,
+        mut observe: impl FnMut(&M),
     ) -> Result<M::Output, Error> {
         let mut in_flight: FuturesUnordered<BoxFuture<'_, Event>> = FuturesUnordered::new();
         loop {
             let step = machine.poll_step(Instant::now());
             match step {
                 Step::Send(id, request) => {
-                    tracing::trace!(method = %request.method(), uri = %request.uri().path(), "send");
-                    let file = match source {
-                        Source::File(path) => Some(*path),
-                        _ => None,
-                    };
+                    tracing::debug!(method = %request.method(), path = %request.uri().path(), "send");
+                    let reread = source.reread();
                     in_flight.push(Box::pin(async move {
-                        Event::Reply(id, self.send(request, file).await)
+                        Event::Reply(id, self.send(request, reread).await)
                     }));
                 }
                 Step::NeedPart { id, range, .. } => {
@@ -184,11 +237,15 @@ impl Inner {
                             futures_util::future::select(sleep, in_flight.next()).await
                         {
                             deliver(&mut machine, event);
+                            observe(&machine);
                         }
                     }
                 }
                 Step::Pending => match in_flight.next().await {
-                    Some(event) => deliver(&mut machine, event),
+                    Some(event) => {
+                        deliver(&mut machine, event);
+                        observe(&machine);
+                    }
                     None => {
                         return Err(Error::InvalidResponse {
                             op: "driver",
@@ -206,6 +263,71 @@ impl Inner {
             }
         }
     }
+
+    /// Obtains a download's head with retries and re-authorization, keeping its body streaming.
+    pub(crate) async fn fetch_head<Op: DownloadCall>(
+        &self,
+        op: Op,
+    ) -> Result<(DownloadHead, Incoming), Error> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("b2_download", op = Op::NAME);
+        self.fetch_head_inner(op).instrument(span).await
+    }
+
+    async fn fetch_head_inner<Op: DownloadCall>(
+        &self,
+        op: Op,
+    ) -> Result<(DownloadHead, Incoming), Error> {
+        let session = self.session().await?;
+        let mut machine = Call::new(StreamHead::new(op), session, &self.policy());
+        let mut body = None;
+        loop {
+            match machine.poll_step(Instant::now()) {
+                Step::Send(id, request) => {
+                    let (parts, payload) = request.into_parts();
+                    let Body::Bytes(payload) = payload else {
+                        return Err(Error::InvalidResponse {
+                            op: "driver",
+                            reason: "a download has no upload body".into(),
+                        });
+                    };
+                    let request = http::Request::from_parts(parts, transport::bytes_body(payload));
+                    let reply = match self.transport.send_streaming(request).await {
+                        Ok(response) if response.status().is_success() => {
+                            let (parts, incoming) = response.into_parts();
+                            body = Some(incoming);
+                            Ok(http::Response::from_parts(parts, Bytes::new()))
+                        }
+                        // Error replies are small JSON documents, read whole.
+                        Ok(response) => self.transport.collect(response).await,
+                        Err(e) => Err(e),
+                    };
+                    machine.handle_response(id, reply, Instant::now());
+                }
+                Step::Reauthorize { stale } => {
+                    let session = self.reauthorize(&stale).await?;
+                    machine.handle_session(session);
+                }
+                Step::Wait(until) => {
+                    async_std::task::sleep(until.saturating_duration_since(Instant::now())).await;
+                }
+                Step::Done(result) => {
+                    let head = result?;
+                    let body = body.ok_or_else(|| Error::InvalidResponse {
+                        op: "driver",
+                        reason: "a download head without a body".into(),
+                    })?;
+                    return Ok((head, body));
+                }
+                _ => {
+                    return Err(Error::InvalidResponse {
+                        op: "driver",
+                        reason: "unexpected step".into(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn deliver<M: Machine>(machine: &mut M, event: Event) {
@@ -214,30 +336,56 @@ fn deliver<M: Machine>(machine: &mut M, event: Event) {
     }
 }
 
-/// Reads the bytes of a part: at an offset of a file, or the next bytes of a reader (fewer at
-/// its end; none once it is exhausted).
+/// Reads the bytes of a part: a slice of memory, at an offset of a file, or the next bytes of a
+/// reader (fewer at its end; none once it is exhausted). Memory holds one part at most.
 async fn read_part(source: &mut Source<'_>, range: std::ops::Range<u64>) -> Result<Bytes, Error> {
     let io_error = |source: io::Error| Error::Io {
         context: "reading the upload source",
         source,
     };
+    let len = usize::try_from(range.end.saturating_sub(range.start))
+        .map_err(|e| io_error(io::Error::other(e)))?;
     match source {
         Source::File(path) => transport::read_range(path, range).await.map_err(io_error),
-        Source::Reader(reader) => {
-            let len = usize::try_from(range.end.saturating_sub(range.start))
-                .map_err(|e| io_error(io::Error::other(e)))?;
-            let mut buf = Vec::with_capacity(len);
-            (&mut **reader)
-                .take(len as u64)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(io_error)?;
+        Source::Memory(bytes) => {
+            let start = usize::try_from(range.start).map_err(|e| io_error(io::Error::other(e)))?;
+            let start = start.min(bytes.len());
+            Ok(bytes.slice(start..start.saturating_add(len).min(bytes.len())))
+        }
+        Source::Reader { reader, prefix } => {
+            let head = prefix.split_to(len.min(prefix.len()));
+            if head.len() == len {
+                return Ok(head);
+            }
+            // Exactly one part's room: `read_to_end` would double the buffer to probe for more.
+            let mut buf = vec![0u8; len];
+            let (done, rest) = buf.split_at_mut(head.len());
+            done.copy_from_slice(&head);
+            let got = fill(&mut **reader, rest).await.map_err(io_error)?;
+            buf.truncate(head.len() + got);
             Ok(Bytes::from(buf))
         }
         Source::None => Err(io_error(io::Error::other(
             "the upload has no source to read",
         ))),
     }
+}
+
+/// Reads into `buf` until it is full or the reader ends; returns how many bytes were read.
+pub(crate) async fn fill(
+    reader: &mut (dyn AsyncRead + Unpin + Send),
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        match reader.read(rest).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Default transport timeouts.
@@ -305,6 +453,8 @@ mod tests {
             authorize,
             RetryPolicy::default(),
             64 * 1024,
+            16,
+            b2_proto::transfer::UploadStrategy::default(),
         )
     }
 
@@ -540,7 +690,13 @@ mod tests {
             got: Vec::new(),
         };
         let from_reader = inner(&server)
-            .drive(machine, &mut Source::Reader(&mut reader))
+            .drive(
+                machine,
+                &mut Source::Reader {
+                    reader: &mut reader,
+                    prefix: Bytes::new(),
+                },
+            )
             .await
             .expect("parts");
         // A reader gives what it has: the last parts come short, then empty.

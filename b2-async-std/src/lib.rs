@@ -1,9 +1,24 @@
 //! A Backblaze B2 client on async-std and surf, with rustls (the `ring` provider).
 //!
 //! For programs built on async-std. Every B2 rule (encoding, retries, upload URLs, part sizes,
-//! checksums) is decided by [`b2_proto`]; this crate moves the bytes. Work in progress: so far
-//! it authorizes, runs any `b2_proto` operation with retries through [`Client::run`], lists,
-//! and wraps the bucket, key, notification and download-authorization calls.
+//! checksums) is decided by [`b2_proto`]; this crate moves the bytes. It has the same API as
+//! `b2-tokio`, with `futures` I/O traits in place of tokio's:
+//!
+//! - uploads from bytes, files and readers ([`Client::upload_bytes`], [`Client::upload_path`],
+//!   [`Client::upload_reader`], [`Client::upload`] with [`UploadSource`] and
+//!   [`UploadOptions`]), large files in parallel parts, resumed uploads
+//!   ([`Client::resume_upload_path`]) and server-side copies of any size
+//!   ([`Client::copy_large_file`]);
+//! - downloads streamed and checked against B2's SHA1 as they arrive ([`Client::download`] →
+//!   [`DownloadStream`], a `Stream` of chunks or an `AsyncBufRead`), resumed where a connection
+//!   broke, into memory ([`Client::download_bytes`]) or into a file in parallel ranges
+//!   ([`Client::download_to_path`]);
+//! - listings as streams, file, bucket, key, notification-rule and Object Lock calls, share
+//!   URLs, and any `b2_proto` operation with retries through [`Client::run`].
+//!
+//! Memory stays bounded by configuration (chunk and part sizes, parts in flight), never by the
+//! size of a file, except where a call returns a whole body in memory. Each call, upload and
+//! download runs in a `tracing` span (`b2_call`, `b2_upload`, `b2_download`).
 //!
 //! # Maintenance status of the stack
 //!
@@ -38,12 +53,28 @@
 //! ```
 
 mod client;
+mod download;
 #[cfg(test)]
 #[path = "../../b2-blocking/tests/support/server.rs"]
 mod test_server;
 mod transport;
+mod upload;
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+pub use b2_proto::transfer::{NewFile, UploadStrategy};
+pub use download::DownloadStream;
+pub use upload::{UploadOptions, UploadSource};
 
 use std::sync::Arc;
+
+use b2_proto::model::FileVersion;
+use b2_proto::ops::{DownloadHead, DownloadOverrides};
+use b2_proto::{FileId, FileName};
+use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use b2_proto::model::{
     Bucket, BucketNotificationRules, CreatedKey, DownloadAuthorization, Key, NotificationRule,
@@ -81,6 +112,8 @@ pub struct ClientBuilder {
     policy: RetryPolicy,
     timeouts: transport::Timeouts,
     chunk_size: usize,
+    upload_url_cache: usize,
+    upload: UploadStrategy,
 }
 
 impl ClientBuilder {
@@ -122,6 +155,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps up to `urls` idle upload URLs per bucket for reuse (default 16; 0 disables the
+    /// cache). Each concurrent upload uses its own URL, as Backblaze requires.
+    pub fn upload_url_cache(mut self, urls: usize) -> Self {
+        self.upload_url_cache = urls;
+        self
+    }
+
+    /// Sets when uploads switch to the large-file API, the part size and the parts in flight.
+    pub fn upload_strategy(mut self, strategy: UploadStrategy) -> Self {
+        self.upload = strategy;
+        self
+    }
+
+    /// Sets the size of the chunks read from files for request bodies (default 1 MiB).
+    pub fn read_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(4096);
+        self
+    }
+
     /// Builds the client. No request is sent until the first call.
     ///
     /// # Errors
@@ -140,6 +192,8 @@ impl ClientBuilder {
                 authorize,
                 self.policy,
                 self.chunk_size,
+                self.upload_url_cache,
+                self.upload,
             )),
         })
     }
@@ -158,6 +212,8 @@ impl Client {
             policy: RetryPolicy::default(),
             timeouts: DEFAULT_TIMEOUTS,
             chunk_size: 1 << 20,
+            upload_url_cache: 16,
+            upload: UploadStrategy::default(),
         }
     }
 
@@ -195,9 +251,15 @@ impl Client {
     ///
     /// The operation's documented B2 errors, and transport errors once retries are exhausted.
     pub async fn run<Op: Operation>(&self, op: Op) -> Result<Op::Output, Error> {
-        let session = self.inner.session().await?;
-        let call = Call::new(op, session, &self.inner.policy());
-        self.inner.drive(call, &mut Source::None).await
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("b2_call", op = Op::NAME);
+        async {
+            let session = self.inner.session().await?;
+            let call = Call::new(op, session, &self.inner.policy());
+            self.inner.drive(call, &mut Source::None).await
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -377,5 +439,227 @@ impl Client {
     ) -> Result<BucketNotificationRules, Error> {
         self.run(ops::GetBucketNotificationRules::new(bucket.clone()))
             .await
+    }
+}
+
+impl Client {
+    /// Lists file names (the newest version of each visible file), page by page as the stream
+    /// is read. Set a prefix, a delimiter (folders come back as [`Action::Folder`](model::Action))
+    /// and a start on the operation; `take(n)` the stream for a limit.
+    pub fn list_file_names(
+        &self,
+        op: ops::ListFileNames,
+    ) -> impl Stream<Item = Result<FileVersion, Error>> + Send + '_ {
+        self.list(op)
+    }
+
+    /// Lists every version of every file, hide markers and unfinished large files included.
+    pub fn list_file_versions(
+        &self,
+        op: ops::ListFileVersions,
+    ) -> impl Stream<Item = Result<FileVersion, Error>> + Send + '_ {
+        self.list(op)
+    }
+
+    /// A file version's metadata (`b2_get_file_info`).
+    ///
+    /// # Errors
+    ///
+    /// `404 not_found` (also `400 bad_request` for a malformed id), `401 unauthorized`.
+    pub async fn file_info(&self, id: &FileId) -> Result<FileVersion, Error> {
+        self.run(ops::GetFileInfo::new(id.clone())).await
+    }
+
+    /// The headers of the current version of a file, by name (a `HEAD` download).
+    ///
+    /// # Errors
+    ///
+    /// `404 not_found` for a missing or hidden file, `401 unauthorized`.
+    pub async fn file_info_by_name(
+        &self,
+        bucket: &BucketName,
+        name: &FileName,
+    ) -> Result<DownloadHead, Error> {
+        let op = ops::DownloadFileByName::new(bucket.clone(), name.clone()).head_only();
+        Ok(self.run(op).await?.head)
+    }
+
+    /// Hides a file: a hide marker becomes its newest version (`b2_hide_file`).
+    ///
+    /// # Errors
+    ///
+    /// `400 already_hidden`, `400 no_such_file`, `401 unauthorized`.
+    pub async fn hide_file(
+        &self,
+        bucket: &BucketId,
+        name: &FileName,
+    ) -> Result<FileVersion, Error> {
+        self.run(ops::HideFile::new(bucket.clone(), name.clone()))
+            .await
+    }
+
+    /// Unhides a file by deleting its hide marker; `None` when its newest version is not one.
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized` (needs `listFiles` and `deleteFiles`).
+    pub async fn unhide_file(
+        &self,
+        bucket: &BucketId,
+        name: &FileName,
+    ) -> Result<Option<FileVersion>, Error> {
+        let versions = self.list(b2_proto::compose::versions_of(bucket.clone(), name));
+        let newest = std::pin::pin!(versions).next().await.transpose()?;
+        let Some(delete) = newest
+            .as_ref()
+            .and_then(|v| b2_proto::compose::unhide(v, name))
+        else {
+            return Ok(None);
+        };
+        self.run(delete).await?;
+        Ok(newest)
+    }
+
+    /// Deletes one file version (`b2_delete_file_version`).
+    ///
+    /// # Errors
+    ///
+    /// `400 file_not_present`, `401 unauthorized`, `403 access_denied` (Object Lock).
+    pub async fn delete_file_version(
+        &self,
+        name: &FileName,
+        id: &FileId,
+    ) -> Result<ops::DeletedFileVersion, Error> {
+        self.run(ops::DeleteFileVersion::new(name.clone(), id.clone()))
+            .await
+    }
+
+    /// Deletes every version of a file, hide markers included; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::delete_file_version`]; versions deleted before an error stay deleted.
+    pub async fn delete_all_versions(
+        &self,
+        bucket: &BucketId,
+        name: &FileName,
+    ) -> Result<usize, Error> {
+        let versions: Vec<FileVersion> = self
+            .list(b2_proto::compose::versions_of(bucket.clone(), name))
+            .try_take_while(|v| std::future::ready(Ok(b2_proto::compose::is_version_of(v, name))))
+            .try_collect()
+            .await?;
+        let mut deleted = 0;
+        for version in &versions {
+            if let Some(delete) = b2_proto::compose::delete_version(version, name) {
+                self.run(delete).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Copies a file server-side (`b2_copy_file`); for sources over 5 GB use
+    /// [`Client::copy_large_file`].
+    ///
+    /// # Errors
+    ///
+    /// `400 source_too_large` (over 5 GB), `404 not_found`, `401 unauthorized`,
+    /// `403 access_denied` (wrong SSE-C key).
+    pub async fn copy_file(&self, op: ops::CopyFile) -> Result<FileVersion, Error> {
+        self.run(op).await
+    }
+
+    /// Sets a file version's Object Lock retention (`b2_update_file_retention`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request`, `401 unauthorized`, `403 access_denied`.
+    pub async fn update_file_retention(
+        &self,
+        op: ops::UpdateFileRetention,
+    ) -> Result<ops::FileRetentionUpdate, Error> {
+        self.run(op).await
+    }
+
+    /// Sets a file version's legal hold (`b2_update_file_legal_hold`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request`, `401 unauthorized`, `403 access_denied`.
+    pub async fn update_file_legal_hold(
+        &self,
+        op: ops::UpdateFileLegalHold,
+    ) -> Result<ops::LegalHoldUpdate, Error> {
+        self.run(op).await
+    }
+
+    /// A URL anyone can download `name` from for `valid_for_seconds` (1 to 604,800), even from
+    /// a private bucket: a download authorization for exactly that name, in the query string.
+    ///
+    /// # Errors
+    ///
+    /// `401 unauthorized` (needs `shareFiles`), [`Error::InvalidInput`] for a duration out of range.
+    pub async fn share_url(
+        &self,
+        bucket: &Bucket,
+        name: &FileName,
+        valid_for_seconds: u64,
+    ) -> Result<String, Error> {
+        let auth = self
+            .run(ops::GetDownloadAuthorization::new(
+                bucket.bucket_id.clone(),
+                name.as_str(),
+                valid_for_seconds,
+            ))
+            .await?;
+        let session = self.session().await?;
+        Ok(ops::share_url(
+            &session.download_url,
+            &bucket.bucket_name,
+            name,
+            &auth.authorization_token,
+            &DownloadOverrides::new(),
+        ))
+    }
+
+    /// Lists large files started and neither finished nor cancelled.
+    pub fn list_unfinished_large_files(
+        &self,
+        op: ops::ListUnfinishedLargeFiles,
+    ) -> impl Stream<Item = Result<FileVersion, Error>> + Send + '_ {
+        self.list(op)
+    }
+
+    /// Lists the parts of an unfinished large file.
+    pub fn list_parts(
+        &self,
+        file: &FileId,
+    ) -> impl Stream<Item = Result<model::Part, Error>> + Send + '_ {
+        self.list(ops::ListParts::new(file.clone()))
+    }
+
+    /// Cancels an unfinished large file, deleting its parts (`b2_cancel_large_file`).
+    ///
+    /// # Errors
+    ///
+    /// `400 bad_request` for an unknown or finished file, `401 unauthorized`.
+    pub async fn cancel_large_file(&self, file: &FileId) -> Result<ops::CancelledLargeFile, Error> {
+        self.run(ops::CancelLargeFile::new(file.clone())).await
+    }
+
+    /// Finishes an interrupted upload of `path` into the unfinished large file `file_id`:
+    /// parts already on B2 with the right size and SHA1 are kept, the others sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::upload_path`]; [`Error::InvalidInput`] when the listed parts do not fit the file.
+    pub async fn resume_upload_path(
+        &self,
+        file_id: &FileId,
+        file: NewFile,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<FileVersion, Error> {
+        self.resume_upload(file_id, file, path.as_ref()).await
     }
 }

@@ -91,6 +91,21 @@ impl Transport {
         Self { client, timeouts }
     }
 
+    /// Sends a request and returns the reply with its body still streaming.
+    ///
+    /// An HTTP error status is a reply like any other, never an error.
+    pub(crate) async fn send_streaming(
+        &self,
+        request: http::Request<ReqBody>,
+    ) -> Result<http::Response<Incoming>, TransportError> {
+        let request = to_http_types(request)?;
+        // The client applies the connect, send and reply-head timeouts.
+        let response = self.client.send(request).await.map_err(from_surf_error)?;
+        let mut response: http_types::Response = response.into();
+        let body = response.take_body();
+        from_http_types(&response, Incoming(body))
+    }
+
     /// Sends a request and reads the whole reply.
     ///
     /// An HTTP error status is a reply like any other, never an error.
@@ -98,32 +113,58 @@ impl Transport {
         &self,
         request: http::Request<ReqBody>,
     ) -> Result<http::Response<Bytes>, TransportError> {
-        let request = to_http_types(request)?;
-        // The client applies the connect, send and reply-head timeouts.
-        let response = self.client.send(request).await.map_err(from_surf_error)?;
-        let mut response: http_types::Response = response.into();
-        let mut body = response.take_body();
-        let mut buf = Vec::with_capacity(body.len().unwrap_or(0).min(1 << 20));
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            let n = async_std::future::timeout(self.timeouts.idle, body.read(&mut chunk))
-                .await
-                .map_err(|_| {
-                    TransportError::new(TransportErrorKind::Timeout, "reply body stalled")
-                })?
-                .map_err(|e| {
-                    let kind = match e.kind() {
-                        io::ErrorKind::TimedOut => TransportErrorKind::Timeout,
-                        _ => TransportErrorKind::Body,
-                    };
-                    TransportError::new(kind, e)
-                })?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let response = self.send_streaming(request).await?;
+        self.collect(response).await
+    }
+
+    /// Reads the rest of a reply's body.
+    pub(crate) async fn collect(
+        &self,
+        response: http::Response<Incoming>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let (parts, mut body) = response.into_parts();
+        let mut buf = bytes::BytesMut::with_capacity(body.0.len().unwrap_or(0).min(1 << 20));
+        while let Some(chunk) = self.next_frame(&mut body).await? {
+            buf.extend_from_slice(&chunk);
         }
-        from_http_types(&response, Bytes::from(buf))
+        Ok(http::Response::from_parts(parts, buf.freeze()))
+    }
+
+    /// The next chunk of a reply body (at most 64 KiB), with the idle timeout; `None` at its end.
+    pub(crate) async fn next_frame(
+        &self,
+        body: &mut Incoming,
+    ) -> Result<Option<Bytes>, TransportError> {
+        let mut chunk = vec![0u8; FRAME];
+        let n = async_std::future::timeout(self.timeouts.idle, body.0.read(&mut chunk))
+            .await
+            .map_err(|_| TransportError::new(TransportErrorKind::Timeout, "reply body stalled"))?
+            .map_err(|e| {
+                let kind = match e.kind() {
+                    io::ErrorKind::TimedOut => TransportErrorKind::Timeout,
+                    _ => TransportErrorKind::Body,
+                };
+                TransportError::new(kind, e)
+            })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        // A copy of what arrived: the chunk is not kept at its full size for a few bytes.
+        Ok(chunk.get(..n).map(Bytes::copy_from_slice))
+    }
+}
+
+/// The most read from a reply body at once.
+const FRAME: usize = 64 * 1024;
+
+/// A reply body still arriving; its connection returns to the pool once it is read to the end.
+pub(crate) struct Incoming(http_types::Body);
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,10 +208,10 @@ fn to_http_types(request: http::Request<ReqBody>) -> Result<http_types::Request,
 
 /// `http_types::Response` → `http::Response`, with the status and headers exactly as the
 /// server sent them.
-fn from_http_types(
+fn from_http_types<B>(
     response: &http_types::Response,
-    body: Bytes,
-) -> Result<http::Response<Bytes>, TransportError> {
+    body: B,
+) -> Result<http::Response<B>, TransportError> {
     let mut out = http::Response::new(body);
     *out.version_mut() = http::Version::HTTP_11;
     if let Some(raw) = response.ext().get::<h1::RawHead>() {

@@ -541,3 +541,67 @@ async fn a_reply_without_date_or_content_type_keeps_its_headers() {
     let buckets = client(&server).list_buckets().await.expect("buckets");
     assert_eq!(buckets.len(), 1);
 }
+
+/// The head of `hello world\n` as B2 sends it, with `status`, `length` and extra lines.
+fn download_head(status: &str, length: usize, extra: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {length}\r\n\
+         x-bz-file-id: 4_zfile\r\nx-bz-file-name: hello.txt\r\n\
+         x-bz-content-sha1: 22596363b3de40b06f981fb85d82312e8c0ed511\r\n\
+         x-bz-upload-timestamp: 1700000000000\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+#[async_std::test]
+async fn a_download_streams_and_resumes_a_stalled_body_from_where_it_stopped() {
+    let server = serve(|req| {
+        let mut reply;
+        if let Some(range) = req.header("range") {
+            assert_eq!(range, "bytes=6-11");
+            reply = download_head("206 Partial Content", 6, "Content-Range: bytes 6-11/12\r\n");
+            reply.extend_from_slice(b"world\n");
+            Reply::Raw(reply)
+        } else {
+            reply = download_head("200 OK", 12, "");
+            reply.extend_from_slice(b"hello ");
+            Reply::Stall(reply, Duration::from_secs(3))
+        }
+    });
+    let client = Client::builder("id", "key")
+        .realm(&server.base)
+        .idle_timeout(Duration::from_millis(500))
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    let op = b2_proto::ops::DownloadFileById::new(b2_proto::FileId::new("4_zfile"));
+    let mut stream = client.download(op, 4).await.expect("download");
+    // The head comes back while the body is still arriving.
+    assert_eq!(stream.head().content_length, 12);
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        chunks.push(chunk.expect("chunk"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited for the stall to end"
+    );
+    assert_eq!(chunks.concat(), b"hello world\n");
+    assert!(chunks.iter().all(|c| c.len() <= 4), "{chunks:?}");
+    assert!(
+        matches!(
+            stream.verification(),
+            Some(b2_proto::verify::Verification::Matched { .. })
+        ),
+        "{:?}",
+        stream.verification()
+    );
+    let downloads: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| !r.path().ends_with("/b2_authorize_account"))
+        .collect();
+    assert_eq!(downloads.len(), 2);
+    assert_eq!(downloads[0].header("range"), None);
+    assert_eq!(downloads[1].header("range"), Some("bytes=6-11"));
+}
