@@ -20,7 +20,7 @@ bin="$target/release/b2-emulator"
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$work/data" "$work"/emulator-*.out "$work/calls.cfg" "$work/upload-reply.json"
+    rm -rf "$work/data" "$work"/emulator-*.out "$work/calls.cfg" "$work/upload-reply.json" "$work/sink.port"
 }
 trap cleanup EXIT
 
@@ -70,6 +70,42 @@ read -r code down_speed < <(curl -s -o /dev/null -w '%{http_code} %{speed_downlo
 curl -s -H "Authorization: $token" "$url/file/bench-one/big.bin" | cmp -s "$file1" - || { echo "downloaded bytes differ"; exit 1; }
 echo "upload 1 GiB:   $(gib "$up_speed") GiB/s"
 echo "download 1 GiB: $(gib "$down_speed") GiB/s"
+
+# The ceiling of the client: the same curl upload into a sink that only reads and discards.
+# When the emulator's upload speed is close to this, curl (not the emulator) is the limit.
+sink_port_file="$work/sink.port"
+python3 - "$((1 << 30))" >"$sink_port_file" <<'PY' &
+import socket, sys
+want = int(sys.argv[1])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+buf = bytearray(1 << 20)
+seen = 0
+while seen < want + 64:  # the body plus at least the request head
+    n = c.recv_into(buf)
+    if n == 0:
+        break
+    seen += n
+    if seen >= want:
+        c.settimeout(0.2)
+        try:
+            while c.recv_into(buf):
+                pass
+        except OSError:
+            pass
+        break
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+c.close()
+PY
+sink_pid=$!
+pids+=("$sink_pid")
+for _ in $(seq 1 50); do [ -s "$sink_port_file" ] && break; sleep 0.1; done
+sink_speed="$(curl -s -o /dev/null -w '%{speed_upload}' -H "Expect:" -X POST -T "$file1" "http://127.0.0.1:$(cat "$sink_port_file")/discard")"
+wait "$sink_pid" 2>/dev/null || true
+echo "curl into a discarding sink (the client's ceiling here): $(gib "$sink_speed") GiB/s"
 
 # 2. Small JSON calls per second: curl --parallel over kept-alive connections.
 cfg="$work/calls.cfg"
