@@ -1,16 +1,34 @@
 //! A Backblaze B2 client on tokio, hyper 1 and rustls (with the `ring` provider).
 //!
 //! Every B2 rule (encoding, retries, upload URLs, part sizes, checksums) is decided by
-//! [`b2_proto`]; this crate moves the bytes. Work in progress: so far it authorizes and runs
-//! any `b2_proto` operation with retries through [`Client::run`].
+//! [`b2_proto`]; this crate moves the bytes. The [`Client`] covers the whole Native API:
+//! buckets, listings as streams, uploads from bytes, files and readers (large files in parallel
+//! parts, streamed from disk), downloads as verified streams, readers, bytes or parallel ranged
+//! downloads into a file, hiding, copying (over 5 GB too), keys, download authorizations,
+//! Object Lock, encryption, notification rules; and [`Client::run`] runs any `b2_proto`
+//! operation with retries.
+//!
+//! `b2-async-std` and `b2-blocking` offer the same API on other runtimes.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), b2_tokio::Error> {
-//! let client = b2_tokio::Client::from_env()?.build()?;
-//! let session = client.session().await?;
-//! println!("account {}", session.account_id);
+//! use b2_tokio::{Client, NewFile};
+//! use b2_tokio::b2_proto::FileName;
+//! use futures_util::TryStreamExt as _;
+//!
+//! let client = Client::from_env()?.build()?; // B2_APPLICATION_KEY_ID, B2_APPLICATION_KEY, B2_REALM
+//! let bucket = client.bucket_by_name("my-bucket").await?.expect("exists");
+//! let file = NewFile::new(bucket.bucket_id.clone(), FileName::new("notes.txt")?);
+//! client.upload_bytes(file, &b"hello"[..]).await?;
+//! let names: Vec<_> = client
+//!     .list_file_names(b2_tokio::ops::ListFileNames::new(bucket.bucket_id.clone()))
+//!     .try_collect()
+//!     .await?;
+//! # let _ = names;
 //! # Ok(()) }
 //! ```
+//!
+//! Run `cargo run -p b2-tokio --example quickstart` for a tour against a local emulator.
 
 mod client;
 mod download;
