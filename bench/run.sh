@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Benchmarks b2-tokio against a local b2-emulator on loopback (release builds), run by hand:
+# Benchmarks the three adapters (b2-tokio, b2-async-std, b2-blocking) against a local b2-emulator
+# on loopback (release builds), beside rclone and the B2 CLI, run by hand:
 #
 #   bash bench/run.sh            # memory, then speed
-#   bash bench/run.sh memory     # peak RSS of b2-tokio: 2 GiB up from a path, from a pipe, down
-#   bash bench/run.sh speed      # b2-tokio, rclone and the B2 CLI: 1 GiB and 1,000 x 64 KiB
+#   bash bench/run.sh memory     # peak RSS of each adapter: 2 GiB up from a path, from a pipe, down
+#   bash bench/run.sh speed      # the three adapters, rclone and the B2 CLI: 1 GiB and 1,000 x 64 KiB
 #   BENCH_ROUNDS=5 bash bench/run.sh speed   # rounds of the speed part (default 3; median shown)
+#   BENCH_ADAPTERS="tokio blocking" bash bench/run.sh   # a subset of the adapters
 #
 # It installs what it needs, quietly and idempotently: rclone from the Debian archive
 # (apt-get) and the B2 command-line tool (PyPI `b2`, pinned below) in a venv under
@@ -16,6 +18,7 @@ set -euo pipefail
 B2_CLI_VERSION="4.8.0"   # PyPI `b2`, pinned
 PART_SIZE=100000000      # 100 MB, B2's recommended part size
 CONCURRENCY=4            # parts in flight / files at once / download streams, for every tool
+ADAPTERS="${BENCH_ADAPTERS:-tokio async-std blocking}"   # b2-bench --adapter values
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -94,48 +97,80 @@ machine() {
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; } # field NAME < "a=1 b=2"
 
 # --- 1. Memory ------------------------------------------------------------------------------
+# Each adapter in turn against one emulator that streams to disk (--data-dir): 2 GiB uploaded
+# from a path, the same bytes from a pipe, then downloaded into a file; both uploads are then
+# downloaded again (untimed) and compared with the source.
+memory_results="$work/memory.tsv"
 memory() {
     make_file "$work/two-gib.bin" 2048
     rm -rf "$work/data" "$work/out" && mkdir -p "$work/out"
     start_emulator --data-dir "$work/data"
     "$bench_bin" bucket bench-memory >/dev/null || { say "cannot create the bucket"; return 1; }
     local flags=(--part-size "$PART_SIZE" --in-flight "$CONCURRENCY" --concurrency "$CONCURRENCY")
-    local fails=0 line rss limit
+    local pipe_limit=$(((CONCURRENCY * PART_SIZE + (64 << 20)) / 1024)) ok=0 adapter line a
+    : >"$memory_results"
 
-    check() { # check LABEL LIMIT_KIB LINE
-        rss="$(echo "$3" | field peak_rss_kib)"
-        local secs verdict="ok"
-        secs="$(echo "$3" | field seconds)"
-        [ "$rss" -lt "$2" ] || { verdict="OVER"; fails=$((fails + 1)); }
-        printf '| %s | %d MiB | %d MiB | %s | %s |\n' "$1" $((rss / 1024)) $(($2 / 1024)) \
-            "$(awk -v s="$secs" 'BEGIN { printf "%.1f", 2048 / s }')" "$verdict"
+    record() { # record ADAPTER WORKLOAD LIMIT_KIB LINE
+        printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(echo "$4" | field peak_rss_kib)" \
+            "$(echo "$4" | field seconds)" >>"$memory_results"
     }
 
-    echo
-    echo "### b2-tokio peak RSS (2 GiB, $((PART_SIZE / 1000000)) MB parts, $CONCURRENCY in flight, --data-dir emulator)"
-    echo
-    echo "| workload | peak RSS | limit | MiB/s | |"
-    echo "|---|---|---|---|---|"
-    line="$("$bench_bin" upload-path bench-memory path.bin "$work/two-gib.bin" "${flags[@]}")" \
-        || { say "upload from a path failed"; return 1; }
-    check "upload from a path" $((128 << 10)) "$line"
-    line="$(cat "$work/two-gib.bin" | "$bench_bin" upload-stdin bench-memory pipe.bin "${flags[@]}")" \
-        || { say "upload from a pipe failed"; return 1; }
-    [ "$(echo "$line" | field bytes)" = $((2048 << 20)) ] || { say "pipe upload stored the wrong length: $line"; exit 1; }
-    limit=$(((CONCURRENCY * PART_SIZE + (64 << 20)) / 1024))
-    check "upload from a pipe" "$limit" "$line"
-    line="$("$bench_bin" download bench-memory path.bin "$work/out/two-gib.bin" "${flags[@]}")" \
-        || { say "download failed"; return 1; }
-    check "download into a file" $((64 << 10)) "$line"
-    cmp -s "$work/two-gib.bin" "$work/out/two-gib.bin" || { say "downloaded bytes differ"; exit 1; }
-    # The pipe upload's bytes, checked by a second (untimed) download.
-    "$bench_bin" download bench-memory pipe.bin "$work/out/pipe.bin" "${flags[@]}" >/dev/null \
-        || { say "download of the pipe upload failed"; return 1; }
-    cmp -s "$work/two-gib.bin" "$work/out/pipe.bin" || { say "pipe upload: downloaded bytes differ"; exit 1; }
+    for adapter in $ADAPTERS; do
+        a=(--adapter "$adapter")
+        say "memory: b2-$adapter"
+        line="$("$bench_bin" "${a[@]}" upload-path bench-memory "$adapter/path.bin" "$work/two-gib.bin" "${flags[@]}")" \
+            || { say "$adapter: upload from a path failed"; ok=1; continue; }
+        record "$adapter" "upload from a path" $((128 << 10)) "$line"
+        line="$(cat "$work/two-gib.bin" | "$bench_bin" "${a[@]}" upload-stdin bench-memory "$adapter/pipe.bin" "${flags[@]}")" \
+            || { say "$adapter: upload from a pipe failed"; ok=1; continue; }
+        [ "$(echo "$line" | field bytes)" = $((2048 << 20)) ] || { say "$adapter: pipe upload stored the wrong length: $line"; exit 1; }
+        record "$adapter" "upload from a pipe" "$pipe_limit" "$line"
+        line="$("$bench_bin" "${a[@]}" download bench-memory "$adapter/path.bin" "$work/out/two-gib.bin" "${flags[@]}")" \
+            || { say "$adapter: download failed"; ok=1; continue; }
+        record "$adapter" "download into a file" $((64 << 10)) "$line"
+        cmp -s "$work/two-gib.bin" "$work/out/two-gib.bin" || { say "$adapter: downloaded bytes differ"; exit 1; }
+        # The pipe upload's bytes, checked by a second (untimed) download.
+        "$bench_bin" "${a[@]}" download bench-memory "$adapter/pipe.bin" "$work/out/pipe.bin" "${flags[@]}" >/dev/null \
+            || { say "$adapter: download of the pipe upload failed"; ok=1; continue; }
+        cmp -s "$work/two-gib.bin" "$work/out/pipe.bin" || { say "$adapter: pipe upload: downloaded bytes differ"; exit 1; }
+        rm -f "$work/out/two-gib.bin" "$work/out/pipe.bin"
+    done
+    kill "${pids[-1]}" 2>/dev/null || true
     rm -rf "$work/out" "$work/data"
+
     echo
-    machine
-    [ "$fails" = 0 ] || { say "$fails memory limit(s) exceeded"; return 1; }
+    echo "### Peak RSS (2 GiB, $((PART_SIZE / 1000000)) MB parts, $CONCURRENCY in flight / $CONCURRENCY streams, --data-dir emulator)"
+    echo
+    python3 - "$memory_results" "$ADAPTERS" <<'PY' || ok=1
+import sys
+rows, adapters, speeds = {}, sys.argv[2].split(), {}
+for line in open(sys.argv[1]):
+    adapter, workload, limit, rss, secs = line.rstrip("\n").split("\t")
+    rows.setdefault((workload, int(limit)), {})[adapter] = int(rss)
+    speeds.setdefault(workload, {})[adapter] = 2048 / float(secs) if float(secs) > 0 else 0
+over = 0
+print("| workload | limit | " + " | ".join(f"b2-{a}" for a in adapters) + " |")
+print("|---|---|" + "---|" * len(adapters))
+for (workload, limit), by in rows.items():
+    cells = []
+    for a in adapters:
+        if a not in by:
+            cells.append("failed")
+            continue
+        cell = f"{by[a] // 1024} MiB"
+        if by[a] >= limit:
+            cell = f"**{cell} (over)**"
+            over += 1
+        cells.append(cell)
+    print(f"| {workload} | {limit // 1024} MiB | " + " | ".join(cells) + " |")
+print()
+print("Throughput of the same runs (MiB/s, one run each, disk-backed emulator): " + "; ".join(
+    f"{w}: " + ", ".join(f"b2-{a} {by[a]:.0f}" for a in adapters if a in by) for w, by in speeds.items()) + ".")
+if over:
+    print(f"{over} memory limit(s) exceeded", file=sys.stderr)
+    sys.exit(1)
+PY
+    return "$ok"
 }
 
 # --- 2. Speed -------------------------------------------------------------------------------
@@ -172,13 +207,18 @@ speed_round() { # speed_round N
     start_emulator
     "$bench_bin" bucket "$b" >/dev/null || { say "cannot create the bucket"; return 1; }
 
-    # b2-tokio: this repository's client, through bench/src/main.rs.
-    local f=(--part-size "$PART_SIZE" --in-flight "$n" --concurrency "$n")
-    timed "$i" b2-tokio "upload 1 GiB" MiB/s 1024 "$bench_bin" upload-path "$b" b2-tokio/big.bin "$big" "${f[@]}" || ok=1
-    timed "$i" b2-tokio "download 1 GiB" MiB/s 1024 "$bench_bin" download "$b" b2-tokio/big.bin "$out/b2-tokio-big.bin" "${f[@]}" || ok=1
-    timed "$i" b2-tokio "upload 1,000 x 64 KiB" files/s 1000 "$bench_bin" upload-dir "$b" b2-tokio/small/ "$work/small" "${f[@]}" || ok=1
-    timed "$i" b2-tokio "download 1,000 x 64 KiB" files/s 1000 "$bench_bin" download-prefix "$b" b2-tokio/small/ "$out/b2-tokio-small" "${f[@]}" || ok=1
-    verify b2-tokio || ok=1
+    # The adapters: this repository's clients, through bench/src/main.rs.
+    local f=(--part-size "$PART_SIZE" --in-flight "$n" --concurrency "$n") adapter t
+    for adapter in $ADAPTERS; do
+        t="b2-$adapter"
+        local a=("$bench_bin" --adapter "$adapter")
+        timed "$i" "$t" "upload 1 GiB" MiB/s 1024 "${a[@]}" upload-path "$b" "$t/big.bin" "$big" "${f[@]}" || ok=1
+        timed "$i" "$t" "download 1 GiB" MiB/s 1024 "${a[@]}" download "$b" "$t/big.bin" "$out/$t-big.bin" "${f[@]}" || ok=1
+        timed "$i" "$t" "upload 1,000 x 64 KiB" files/s 1000 "${a[@]}" upload-dir "$b" "$t/small/" "$work/small" "${f[@]}" || ok=1
+        timed "$i" "$t" "download 1,000 x 64 KiB" files/s 1000 "${a[@]}" download-prefix "$b" "$t/small/" "$out/$t-small" "${f[@]}" || ok=1
+        verify "$t" || ok=1
+        rm -rf "$out/$t-big.bin" "$out/$t-small"
+    done
 
     # rclone: its b2 backend pointed at the emulator; an empty config file, the remote from env.
     : >"$work/rclone.conf"
@@ -192,6 +232,7 @@ speed_round() { # speed_round N
     timed "$i" rclone "upload 1,000 x 64 KiB" files/s 1000 "${r[@]}" copy "$work/small" "emu:$b/rclone/small" || ok=1
     timed "$i" rclone "download 1,000 x 64 KiB" files/s 1000 "${r[@]}" copy "emu:$b/rclone/small" "$out/rclone-small" || ok=1
     verify rclone || ok=1
+    rm -rf "$out/rclone-big.bin" "$out/rclone-small"
 
     # The B2 CLI: keys and realm from B2_APPLICATION_KEY_ID, B2_APPLICATION_KEY, B2_ENVIRONMENT
     # (authorized in memory on each run); its account info kept out of the home directory.
@@ -212,11 +253,10 @@ speed_round() { # speed_round N
 }
 
 speed() {
-    local rounds="${BENCH_ROUNDS:-3}" ok=0 load
+    local rounds="${BENCH_ROUNDS:-3}" ok=0
     make_file "$work/one-gib.bin" 1024
     make_small_files
     : >"$results"
-    load="$(cut -d' ' -f1-3 /proc/loadavg)"
     for i in $(seq 1 "$rounds"); do
         say "speed round $i of $rounds"
         speed_round "$i" || ok=1
@@ -224,40 +264,48 @@ speed() {
     echo
     echo "### Speed on loopback (emulator in memory; $CONCURRENCY-way concurrency; $((PART_SIZE / 1000000)) MB parts)"
     echo
-    echo "Median of $rounds rounds (range in brackets); peak RSS is the largest of the rounds."
+    echo "Median of $rounds rounds (range in brackets), then the largest peak RSS of the rounds."
     echo
-    echo "| tool | workload | speed | peak RSS |"
-    echo "|---|---|---|---|"
     python3 - "$results" <<'PY'
 import sys
+workloads = ["upload 1 GiB", "download 1 GiB", "upload 1,000 x 64 KiB", "download 1,000 x 64 KiB"]
 rows = {}
 for line in open(sys.argv[1]):
     tool, workload, unit, value, rss = line.rstrip("\n").split("\t")
-    rows.setdefault((tool, workload), (unit, [], []))
+    cell = rows.setdefault(tool, {}).setdefault(workload, (unit, [], []))
     if value == "failed":
-        rows[(tool, workload)][2].append(rss)
+        cell[2].append(rss)
     else:
-        rows[(tool, workload)][1].append((float(value), int(rss)))
-for (tool, workload), (unit, ok, failed) in rows.items():
-    if failed:
-        print(f"| {tool} | {workload} | failed ({', '.join(failed)}) | |")
-        continue
-    speeds = sorted(v for v, _ in ok)
-    mid = len(speeds) // 2
-    median = speeds[mid] if len(speeds) % 2 else (speeds[mid - 1] + speeds[mid]) / 2
-    spread = f" ({speeds[0]:.0f}–{speeds[-1]:.0f})" if len(speeds) > 1 else ""
-    rss = max(r for _, r in ok) // 1024
-    print(f"| {tool} | {workload} | {median:.0f} {unit}{spread} | {rss} MiB |")
+        cell[1].append((float(value), int(rss)))
+names = {"b2-cli": "B2 CLI"}
+print("| tool | " + " | ".join(w.replace(" x ", " × ") for w in workloads) + " |")
+print("|---|" + "---|" * len(workloads))
+for tool, by in rows.items():
+    cells = []
+    for w in workloads:
+        unit, ok, failed = by.get(w, ("", [], ["not run"]))
+        if failed:
+            cells.append(f"failed ({', '.join(failed)})")
+            continue
+        speeds = sorted(v for v, _ in ok)
+        mid = len(speeds) // 2
+        median = speeds[mid] if len(speeds) % 2 else (speeds[mid - 1] + speeds[mid]) / 2
+        spread = f" ({speeds[0]:,.0f}–{speeds[-1]:,.0f})" if len(speeds) > 1 else ""
+        rss = max(r for _, r in ok) // 1024
+        cells.append(f"{median:,.0f} {unit}{spread}, {rss} MiB")
+    print(f"| {names.get(tool, tool)} | " + " | ".join(cells) + " |")
 PY
     echo
-    echo "Versions: b2-tokio $(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)," \
+    echo "Versions: b2-tokio, b2-async-std, b2-blocking $(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)," \
         "$(rclone version 2>/dev/null | head -1), $("$b2_cli" version 2>/dev/null | sed 's/ command line tool, version/ CLI/')."
-    machine
-    echo "Load average before the speed runs: $load."
     return "$ok"
 }
 
 status=0
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$what" = all ] || [ "$what" = memory ]; then memory || status=1; fi
 if [ "$what" = all ] || [ "$what" = speed ]; then speed || status=1; fi
+echo
+machine
+echo "Load average (1, 5, 15 min): $load_before before the runs, $(cut -d' ' -f1-3 /proc/loadavg) after."
 exit "$status"
