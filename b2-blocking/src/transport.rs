@@ -131,6 +131,10 @@ impl Transport {
             // write is bounded by the idle timeout, set per request.
             .timeout_recv_response(Some(timeouts.request))
             .max_idle_age(Duration::from_secs(60))
+            // Keep a connection per thread in use (ureq keeps 3 per host by default, so a 4th
+            // concurrent transfer would reconnect again and again).
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(32)
             .build()
             .new_agent();
         Self { agent, timeouts }
