@@ -226,6 +226,16 @@ string_enum! {
         InvalidFileId = "invalid_file_id",
         /// 400: a number out of its allowed range.
         OutOfRange = "out_of_range",
+        /// 400: a part number outside 1..=10000.
+        InvalidPartNumber = "invalid_part_number",
+        /// 400: a bucket name B2 does not accept.
+        BadBucketName = "bad_bucket_name",
+        /// 400: file info B2 does not accept.
+        InvalidFileInfo = "invalid_file_info",
+        /// 400: a file name B2 does not accept.
+        InvalidFileName = "invalid_file_name",
+        /// 400: too many files in one request.
+        TooManyFiles = "too_many_files",
         /// 400: the bucket name is already taken.
         DuplicateBucketName = "duplicate_bucket_name",
         /// 400: the account has as many buckets as it may.
@@ -528,6 +538,69 @@ mod tests {
             e.to_string(),
             "400 Bad Request already_hidden: File already hidden: a.txt"
         );
+    }
+
+    #[test]
+    fn every_code_of_the_error_table_is_known() {
+        // B2's error-handling table (B2_PROTOCOL.md §2) and the codes on the calls' pages.
+        let codes = [
+            "bad_request",
+            "bad_json",
+            "invalid_bucket_id",
+            "bad_bucket_id",
+            "invalid_file_id",
+            "out_of_range",
+            "invalid_part_number",
+            "bad_bucket_name",
+            "invalid_file_info",
+            "invalid_file_name",
+            "too_many_files",
+            "duplicate_bucket_name",
+            "too_many_buckets",
+            "cannot_delete_non_empty_bucket",
+            "file_not_present",
+            "no_such_file",
+            "already_hidden",
+            "missing_part",
+            "part_sha1_mismatch",
+            "source_too_large",
+            "file_lock_conflict",
+            "restricted_bucket_conflict",
+            "source_replication_conflict",
+            "auth_token_limit",
+            "expired_auth_token",
+            "bad_auth_token",
+            "unauthorized",
+            "unsupported",
+            "email_not_verified",
+            "no_payment_history",
+            "cap_exceeded",
+            "storage_cap_exceeded",
+            "transaction_cap_exceeded",
+            "download_cap_exceeded",
+            "access_denied",
+            "not_found",
+            "method_not_allowed",
+            "request_timeout",
+            "conflict",
+            "range_not_satisfiable",
+            "too_many_requests",
+            "internal_error",
+            "service_unavailable",
+            "missing_auth_token",
+            "event_type_categories",
+            "event_type_overlap",
+            "event_types_empty",
+            "event_type_invalid",
+        ];
+        for code in codes {
+            let parsed = ErrorCode::from(code);
+            assert!(
+                !matches!(parsed, ErrorCode::Other(_)),
+                "{code} is not a known code"
+            );
+            assert_eq!(parsed.as_str(), code);
+        }
     }
 
     #[test]
