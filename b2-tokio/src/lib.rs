@@ -35,6 +35,11 @@ mod download;
 mod transport;
 mod upload;
 
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use b2_proto::transfer::{NewFile, UploadStrategy};
 pub use download::DownloadStream;
 pub use upload::{UploadOptions, UploadSource};
