@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks b2-emulator on loopback with curl as the client:
-#   1. upload and download of a 1 GiB file (memory store), in GiB/s;
+#   1. upload and download of a 1 GiB file (memory store), in GiB/s, beside what curl reaches
+#      here into receivers that do only part of the work (bench/sink.rs) and the SHA1 rate;
 #   2. small JSON calls (b2_list_buckets) per second, over kept-alive connections;
 #   3. peak RSS of the emulator while a 2 GiB file is uploaded to a --data-dir store.
 #
@@ -56,58 +57,72 @@ upload() { # upload FILE NAME SHA1 -> prints bytes/s
 
 gib() { python3 -c "print(f'{$1 / 2**30:.2f}')"; }
 
-# 1. 1 GiB up and down, memory store.
+# 1. 1 GiB up and down, memory store; each figure is the median of three runs, each in a fresh
+#    emulator (this machine's speeds vary from run to run).
 file1="$work/one-gib.bin"
 [ -f "$file1" ] || head -c $((1 << 30)) /dev/urandom >"$file1"
 sha1="$(sha1sum "$file1" | cut -d' ' -f1)"
-start
-prepare one
-read -r code up_speed < <(upload "$file1" big.bin "$sha1")
-[ "$code" = 200 ] || { echo "upload failed: $code"; cat "$work/upload-reply.json"; exit 1; }
-read -r code down_speed < <(curl -s -o /dev/null -w '%{http_code} %{speed_download}\n' -H "Authorization: $token" "$url/file/bench-one/big.bin")
-[ "$code" = 200 ] || { echo "download failed: $code"; exit 1; }
-# Check the bytes in a second download (not timed: writing 1 GiB to disk would be measured too).
-curl -s -H "Authorization: $token" "$url/file/bench-one/big.bin" | cmp -s "$file1" - || { echo "downloaded bytes differ"; exit 1; }
-echo "upload 1 GiB:   $(gib "$up_speed") GiB/s"
-echo "download 1 GiB: $(gib "$down_speed") GiB/s"
+median() { sort -n | sed -n 2p; }
+ups=() ; downs=() ; unverified=()
+for run in 1 2 3; do
+    start
+    prepare "one$run"
+    read -r code speed < <(upload "$file1" big.bin "$sha1")
+    [ "$code" = 200 ] || { echo "upload failed: $code"; cat "$work/upload-reply.json"; exit 1; }
+    ups+=("$speed")
+    read -r code speed < <(curl -s -o /dev/null -w '%{http_code} %{speed_download}\n' -H "Authorization: $token" "$url/file/bench-one$run/big.bin")
+    [ "$code" = 200 ] || { echo "download failed: $code"; exit 1; }
+    downs+=("$speed")
+    if [ "$run" = 1 ]; then
+        # Check the bytes once (not timed: writing 1 GiB to disk would be measured too).
+        curl -s -H "Authorization: $token" "$url/file/bench-one1/big.bin" | cmp -s "$file1" - || { echo "downloaded bytes differ"; exit 1; }
+    fi
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+# The same upload with "do_not_verify": B2 then computes no SHA1, and neither does the emulator.
+for run in 1 2 3; do
+    start
+    prepare "unverified$run"
+    read -r code speed < <(upload "$file1" unverified.bin do_not_verify)
+    [ "$code" = 200 ] || { echo "unverified upload failed: $code"; exit 1; }
+    unverified+=("$speed")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+up_speed="$(printf '%s\n' "${ups[@]}" | median)"
+down_speed="$(printf '%s\n' "${downs[@]}" | median)"
+unverified_speed="$(printf '%s\n' "${unverified[@]}" | median)"
+echo "upload 1 GiB (SHA1 verified):    $(gib "$up_speed") GiB/s"
+echo "upload 1 GiB (do_not_verify):    $(gib "$unverified_speed") GiB/s"
+echo "download 1 GiB:                  $(gib "$down_speed") GiB/s"
 
-# The ceiling of the client: the same curl upload into a sink that only reads and discards.
-# When the emulator's upload speed is close to this, curl (not the emulator) is the limit.
-sink_port_file="$work/sink.port"
-python3 - "$((1 << 30))" >"$sink_port_file" <<'PY' &
-import socket, sys
-want = int(sys.argv[1])
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-print(s.getsockname()[1], flush=True)
-c, _ = s.accept()
-buf = bytearray(1 << 20)
-seen = 0
-while seen < want + 64:  # the body plus at least the request head
-    n = c.recv_into(buf)
-    if n == 0:
-        break
-    seen += n
-    if seen >= want:
-        c.settimeout(0.2)
-        try:
-            while c.recv_into(buf):
-                pass
-        except OSError:
-            pass
-        break
-c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-c.close()
-PY
-sink_pid=$!
-pids+=("$sink_pid")
-for _ in $(seq 1 50); do [ -s "$sink_port_file" ] && break; sleep 0.1; done
-sink_speed="$(curl -s -o /dev/null -w '%{speed_upload}' -H "Expect:" -X POST -T "$file1" "http://127.0.0.1:$(cat "$sink_port_file")/discard")"
-wait "$sink_pid" 2>/dev/null || true
-echo "curl into a discarding sink (the client's ceiling here): $(gib "$sink_speed") GiB/s"
+# What curl can send here, into receivers that do only part of an upload server's work
+# (bench/sink.rs, one thread each): discard the bytes; compute their SHA1 as any verifying server
+# must; keep them in fresh memory as any in-memory store must; both. Same file, same curl.
+cargo build --quiet --release -p b2-emulator --examples --manifest-path "$root/Cargo.toml"
+sink_speed() { # sink_speed FLAGS... -> median bytes/s of three uploads
+    local port_file="$work/sink.port" speeds=() reply speed
+    "$target/release/examples/bench_sink" "$@" >"$port_file" &
+    local sink_pid=$!
+    pids+=("$sink_pid")
+    for _ in $(seq 1 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+    for _ in 1 2 3; do
+        read -r reply speed < <(curl -s -w ' %{speed_upload}\n' -H "Expect:" -X POST -T "$file1" "http://127.0.0.1:$(cat "$port_file")/sink")
+        case "$reply" in *'"contentLength":1073741824'*) ;; *) echo "sink reply: $reply" >&2; exit 1 ;; esac
+        speeds+=("$speed")
+    done
+    kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
+    printf '%s\n' "${speeds[@]}" | median
+}
+echo "curl into a receiver that only discards:        $(gib "$(sink_speed)") GiB/s"
+echo "curl into a receiver that computes SHA1:        $(gib "$(sink_speed --sha1)") GiB/s"
+echo "curl into a receiver that keeps bytes:          $(gib "$(sink_speed --keep)") GiB/s"
+echo "curl into a receiver that computes SHA1, keeps: $(gib "$(sink_speed --sha1 --keep)") GiB/s"
+read -r rate secs _ < <("$target/release/examples/bench_sha1_rate")
+echo "SHA1 on one core (sha1 crate): $rate GiB/s ($secs s of CPU per GiB)"
 
 # 2. Small JSON calls per second: curl --parallel over kept-alive connections.
+start
+prepare calls
 cfg="$work/calls.cfg"
 {
     echo "header = \"Authorization: $token\""
