@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use b2_proto::download_plan::DownloadPlan;
-use b2_proto::ops::{ByteRange, DownloadCall, DownloadHead};
+use b2_proto::download_plan::FileDownload;
+use b2_proto::ops::{DownloadCall, DownloadHead};
 use b2_proto::progress::{Progress, ProgressFn};
 use b2_proto::verify::{Sha1Verifier, Verification};
 use b2_proto::{Error, TransportError};
@@ -311,28 +311,18 @@ impl Client {
                 p.report(Progress::new(so_far, Some(total)));
             }
         };
-        // The first request doubles as the probe of the file's size and version: the whole
-        // range asked for, or the first part of the whole file.
-        let ranged = op.byte_range().is_some();
-        let probe = if ranged {
-            op
-        } else {
-            op.with_byte_range(ByteRange::new(0, part_size - 1)?)
-        };
-        let stream = self.download(probe, WRITE_CHUNK).await?;
+        // The first request doubles as the probe of the file's size and version.
+        let (download, first) = FileDownload::start(op, part_size, concurrency)?;
+        let stream = self.download(first, WRITE_CHUNK).await?;
         let head = stream.head().clone();
         let checked = stream.verification.clone();
-        let size = if ranged {
-            head.content_length
-        } else {
-            head.file_size()
-        };
+        let size = download.total_len(&head);
         total.store(size, std::sync::atomic::Ordering::Relaxed);
         let mut file = async_std::fs::File::create(temp)
             .await
             .map_err(io("creating the download file"))?;
         write_stream(stream, &mut file, 0, &report).await?;
-        if ranged || !head.is_partial() {
+        let Some(plan) = download.rest(&head)? else {
             // One reply held all that was asked for, and was checked as it streamed.
             file.sync_all()
                 .await
@@ -344,8 +334,7 @@ impl Client {
                 }
             })?;
             return Ok((head, verification));
-        }
-        let plan = DownloadPlan::for_head(&head, part_size, concurrency)?;
+        };
         let parts = (1..plan.part_count()).map(|index| {
             let (plan, report) = (&plan, &report);
             async move {

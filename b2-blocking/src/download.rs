@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use b2_proto::download_plan::DownloadPlan;
-use b2_proto::ops::{ByteRange, DownloadCall, DownloadHead};
+use b2_proto::download_plan::FileDownload;
+use b2_proto::ops::{DownloadCall, DownloadHead};
 use b2_proto::progress::{Progress, ProgressFn};
 use b2_proto::verify::{Sha1Verifier, Verification};
 use b2_proto::{Error, TransportError};
@@ -340,26 +340,16 @@ impl Client {
                 p.report(Progress::new(so_far, Some(total)));
             }
         };
-        // The first request doubles as the probe of the file's size and version: the whole
-        // range asked for, or the first part of the whole file.
-        let ranged = op.byte_range().is_some();
-        let probe = if ranged {
-            op
-        } else {
-            op.with_byte_range(ByteRange::new(0, part_size - 1)?)
-        };
-        let stream = self.download(probe, WRITE_CHUNK)?;
+        // The first request doubles as the probe of the file's size and version.
+        let (download, first) = FileDownload::start(op, part_size, concurrency)?;
+        let stream = self.download(first, WRITE_CHUNK)?;
         let head = stream.head().clone();
         let checked = stream.verification.clone();
-        let size = if ranged {
-            head.content_length
-        } else {
-            head.file_size()
-        };
+        let size = download.total_len(&head);
         total.store(size, Ordering::Relaxed);
         let mut file = std::fs::File::create(temp).map_err(io("creating the download file"))?;
         write_stream(stream, &mut file, 0, &report)?;
-        if ranged || !head.is_partial() {
+        let Some(plan) = download.rest(&head)? else {
             // One reply held all that was asked for, and was checked as it arrived.
             file.sync_all().map_err(io("flushing the download file"))?;
             let verification = checked.lock().ok().and_then(|v| v.clone()).ok_or_else(|| {
@@ -369,8 +359,7 @@ impl Client {
                 }
             })?;
             return Ok((head, verification));
-        }
-        let plan = DownloadPlan::for_head(&head, part_size, concurrency)?;
+        };
         // Workers take the next part until none is left or one failed.
         let next = AtomicU64::new(1);
         let failed = AtomicBool::new(false);

@@ -13,6 +13,9 @@
 //! 4. Assemble the parts in order, and hash the assembled bytes, in order, with
 //!    [`DownloadPlan::verifier`]: the SHA1 B2 announced covers the whole file, never a part.
 //!
+//! A download into a file can skip the `HEAD`: with [`FileDownload`] the first `GET` (the first
+//! part) doubles as the probe of the file's size and version.
+//!
 //! ```
 //! use b2_proto::download_plan::DownloadPlan;
 //!
@@ -24,7 +27,7 @@
 use std::ops::Range;
 
 use crate::error::{Error, InvalidInput};
-use crate::ops::download::{ByteRange, DownloadFileById, DownloadHead};
+use crate::ops::download::{ByteRange, DownloadCall, DownloadFileById, DownloadHead};
 use crate::types::{ContentSha1, FileId};
 use crate::verify::Sha1Verifier;
 
@@ -183,5 +186,93 @@ impl DownloadPlan {
             self.large_file_sha1.clone(),
             self.file_size,
         )
+    }
+}
+
+/// A download into a file whose first request doubles as the probe of the file's size and
+/// version, so that no `HEAD` is needed.
+///
+/// 1. [`FileDownload::start`] gives the first request: the call itself when it asks for a range
+///    (a range is fetched in one request), otherwise the call for the first part of the file.
+/// 2. Write that reply's body at offset 0, and check it as it streams (a [`Sha1Verifier`] from
+///    the head, as for any download).
+/// 3. [`FileDownload::rest`] with that reply's head: `None` when the reply held all there is
+///    (a range, or a whole file sent as such), otherwise the [`DownloadPlan`] of the whole
+///    file, whose parts after the first ([`DownloadPlan::part_request`] from index 1) are still
+///    to fetch, by file id so that all come from the probed version. Their bytes, with the
+///    first part's, are then checked against the whole file's SHA1 with
+///    [`DownloadPlan::verifier`].
+///
+/// ```
+/// use b2_proto::download_plan::FileDownload;
+/// use b2_proto::ops::download::{DownloadCall, DownloadFileByName};
+/// use b2_proto::types::{BucketName, FileName};
+///
+/// let op = DownloadFileByName::new(BucketName::new("photos")?, FileName::new("cat.jpg")?);
+/// let (download, first) = FileDownload::start(op, 100_000_000, 4)?;
+/// // Without a range of its own, the first request asks for the first part only.
+/// assert_eq!(first.byte_range().map(|r| r.header_value()), Some("bytes=0-99999999".into()));
+/// # let _ = download;
+/// # Ok::<(), b2_proto::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDownload {
+    ranged: bool,
+    part_size: u64,
+    max_concurrency: usize,
+}
+
+impl FileDownload {
+    /// Starts a download of `op` in parts of `part_size` bytes, at most `max_concurrency` at a
+    /// time; returns the plan-to-be and the first request.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::Argument`] when `part_size` or `max_concurrency` is 0.
+    pub fn start<Op: DownloadCall>(
+        op: Op,
+        part_size: u64,
+        max_concurrency: usize,
+    ) -> Result<(Self, Op), InvalidInput> {
+        // Checks both arguments the way the plan will.
+        DownloadPlan::new(0, part_size, max_concurrency)?;
+        let ranged = op.byte_range().is_some();
+        let first = if ranged {
+            op
+        } else {
+            op.with_byte_range(ByteRange::new(0, part_size - 1)?)
+        };
+        let download = Self {
+            ranged,
+            part_size,
+            max_concurrency,
+        };
+        Ok((download, first))
+    }
+
+    /// How many bytes the download writes in all, from the first reply's head: the range's
+    /// length for a ranged call, the file's size otherwise.
+    pub fn total_len(&self, first: &DownloadHead) -> u64 {
+        if self.ranged {
+            first.content_length
+        } else {
+            first.file_size()
+        }
+    }
+
+    /// What is left after the first reply: `None` when it held everything, or the plan of the
+    /// whole file, of which parts from index 1 on are still to fetch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidResponse`] when the first reply, for the first part of a file, holds
+    /// other bytes than that part.
+    pub fn rest(&self, first: &DownloadHead) -> Result<Option<DownloadPlan>, Error> {
+        if self.ranged || !first.is_partial() {
+            return Ok(None);
+        }
+        let plan = DownloadPlan::for_head(first, self.part_size, self.max_concurrency)?;
+        plan.check_part(0, first)?;
+        Ok(Some(plan))
     }
 }

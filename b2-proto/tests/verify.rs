@@ -5,8 +5,8 @@
 
 mod common;
 
-use b2_proto::download_plan::DownloadPlan;
-use b2_proto::ops::{ByteRange, DownloadFileById, DownloadHead, Operation};
+use b2_proto::download_plan::{DownloadPlan, FileDownload};
+use b2_proto::ops::{ByteRange, DownloadCall, DownloadFileById, DownloadHead, Operation};
 use b2_proto::verify::{Sha1Source, Sha1Verifier, Unverifiable, Verification};
 use b2_proto::{ContentSha1, Error, FileId, IntegrityError, Sha1Digest};
 use bytes::Bytes;
@@ -423,4 +423,92 @@ fn body_bytes_type_is_usable_with_the_verifier() {
     }
     assert_eq!(v.bytes_seen(), 43);
     assert!(v.finish().unwrap().is_matched());
+}
+
+/// The head of a 206 reply with `content_range`, to a request for that range of the 250-byte file.
+fn first_part_head(start: u64, end: u64) -> DownloadHead {
+    let content_range = format!("bytes {start}-{end}/250");
+    head(
+        206,
+        end - start + 1,
+        &[
+            ("content-range", &content_range),
+            ("x-bz-content-sha1", "none"),
+            ("x-bz-info-large_file_sha1", BIG_SHA1),
+        ],
+        Some(ByteRange::new(start, end).unwrap()),
+    )
+}
+
+#[test]
+fn a_file_download_probes_with_its_first_part_and_plans_the_rest() {
+    let op = DownloadFileById::new(FileId::new(FID3));
+    let (download, first) = FileDownload::start(op, 100, 4).unwrap();
+    let request = first.request(&session()).unwrap();
+    assert_eq!(request.headers()["range"], "bytes=0-99");
+
+    let h = first_part_head(0, 99);
+    assert_eq!(download.total_len(&h), 250);
+    let plan = download.rest(&h).unwrap().expect("two parts are left");
+    assert_eq!(plan.part_count(), 3);
+    let rest: Vec<_> = (1..plan.part_count())
+        .map(|i| {
+            plan.part_request(i)
+                .unwrap()
+                .byte_range()
+                .unwrap()
+                .header_value()
+        })
+        .collect();
+    assert_eq!(rest, ["bytes=100-199", "bytes=200-249"]);
+    // The whole file's SHA1 covers the first part's bytes too.
+    let mut v = plan.verifier();
+    v.update(&b"0123456789".repeat(25));
+    assert!(v.finish().is_ok());
+
+    // A first reply holding other bytes than the first part is refused.
+    let odd = first_part_head(10, 109);
+    assert!(matches!(
+        download.rest(&odd),
+        Err(Error::InvalidResponse { .. })
+    ));
+}
+
+#[test]
+fn a_file_download_needs_nothing_more_after_a_whole_reply_or_a_range() {
+    // A file no larger than one part comes back whole (200): nothing is left.
+    let op = DownloadFileById::new(FileId::new(FID3));
+    let (download, _) = FileDownload::start(op.clone(), 1000, 4).unwrap();
+    let whole = head(200, 43, &[("x-bz-content-sha1", FOX_SHA1)], None);
+    assert_eq!(download.total_len(&whole), 43);
+    assert_eq!(download.rest(&whole).unwrap(), None);
+
+    // A 206 that covers the whole file is still checked as a whole file.
+    let (download, _) = FileDownload::start(op.clone(), 250, 4).unwrap();
+    let all = first_part_head(0, 249);
+    let plan = download
+        .rest(&all)
+        .unwrap()
+        .expect("checked through a plan");
+    assert_eq!(plan.part_count(), 1);
+
+    // A call with a range of its own is fetched as asked, in one request.
+    let ranged = op.with_range(ByteRange::new(10, 19).unwrap());
+    let (download, first) = FileDownload::start(ranged, 4, 4).unwrap();
+    assert_eq!(first.byte_range().unwrap().header_value(), "bytes=10-19");
+    let h = head(
+        206,
+        10,
+        &[
+            ("content-range", "bytes 10-19/250"),
+            ("x-bz-content-sha1", "none"),
+        ],
+        Some(ByteRange::new(10, 19).unwrap()),
+    );
+    assert_eq!(download.total_len(&h), 10);
+    assert_eq!(download.rest(&h).unwrap(), None);
+
+    // Zero part size or concurrency is refused before any request.
+    assert!(FileDownload::start(DownloadFileById::new(FileId::new(FID3)), 0, 4).is_err());
+    assert!(FileDownload::start(DownloadFileById::new(FileId::new(FID3)), 100, 0).is_err());
 }
