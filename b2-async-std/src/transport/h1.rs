@@ -53,6 +53,10 @@ pub(crate) struct RawHead {
 
 /// The largest reply head accepted.
 const MAX_HEAD: usize = 64 * 1024;
+
+/// The most bytes of a request body sent in one write.
+const SEND_CHUNK: usize = 64 * 1024;
+
 /// Idle connections older than this are not reused.
 const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 /// Idle connections kept per `(scheme, host, port)`.
@@ -314,29 +318,36 @@ impl Shared {
         let idle = self.timeouts.idle;
         // Sending may take long (a large part), but must not stall.
         let stalled = |_| TransportError::new(TransportErrorKind::Timeout, "sending stalled");
-        async_std::future::timeout(idle, conn.write_all(&head))
-            .await
-            .map_err(stalled)?
-            .map_err(io_failure)?;
+        // The head and the first bytes of the body go out in one write (a small request in one
+        // segment), the rest in writes of up to 64 KiB. A write happens whenever the buffer is
+        // full, so there is always room for the next read.
+        let mut buf = vec![0u8; head.len() + SEND_CHUNK];
+        let (first, _) = buf.split_at_mut(head.len());
+        first.copy_from_slice(&head);
+        let mut filled = head.len();
         let mut sent = 0usize;
-        let mut chunk = vec![0u8; 64 * 1024];
         loop {
+            let room = buf.get_mut(filled..).unwrap_or_default();
             let n = body
-                .read(&mut chunk)
+                .read(room)
                 .await
                 .map_err(|e| TransportError::new(TransportErrorKind::Other, e))?;
-            if n == 0 {
-                break;
-            }
             sent += n;
             if sent > len {
                 break;
             }
-            let data = chunk.get(..n).unwrap_or_default();
-            async_std::future::timeout(idle, conn.write_all(data))
-                .await
-                .map_err(stalled)?
-                .map_err(io_failure)?;
+            filled += n;
+            if n == 0 || filled == buf.len() {
+                let data = buf.get(..filled).unwrap_or_default();
+                async_std::future::timeout(idle, conn.write_all(data))
+                    .await
+                    .map_err(stalled)?
+                    .map_err(io_failure)?;
+                filled = 0;
+            }
+            if n == 0 {
+                break;
+            }
         }
         if sent != len {
             return Err(TransportError::new(
