@@ -260,7 +260,7 @@ impl Emulator {
         self.check_account(p)?;
         let id = p.str("bucketId")?;
         caller.require_bucket(&id)?;
-        let cur = self.bucket(&id)?.clone();
+        let cur = self.bucket(&id)?.settings();
         if let Some(rev) = p.opt_u64("ifRevisionIs")? {
             if rev != cur.revision {
                 return Err(err(
@@ -330,6 +330,9 @@ impl Emulator {
         }
         b.revision += 1;
         let v = self.bucket_json(&b, caller);
+        if let Some(old) = self.state.buckets.get_mut(&id) {
+            b.files = std::mem::take(&mut old.files);
+        }
         self.state.buckets.insert(id, b);
         self.dirty = true;
         Ok(v)

@@ -210,7 +210,7 @@ impl Emulator {
                 .cloned()
                 .ok_or_else(|| err(404, ErrorCode::NotFound, format!("File not present: {id}")))?
         };
-        let bucket = self.bucket(&file.bucket_id)?.clone();
+        let bucket = self.bucket(&file.bucket_id)?.settings();
         let token = head
             .headers
             .get(header::AUTHORIZATION)

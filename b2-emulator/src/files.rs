@@ -656,7 +656,7 @@ impl Emulator {
                         self.config.max_small_file_size
                     )));
                 }
-                let bucket = self.bucket(bucket_id)?.clone();
+                let bucket = self.bucket(bucket_id)?.settings();
                 let raw = hdr("x-bz-file-name")
                     .ok_or_else(|| bad_request("Missing header: X-Bz-File-Name"))?;
                 let name = b2_proto::encoding::decode(raw)
@@ -1177,7 +1177,7 @@ impl Emulator {
             .unwrap_or_else(|| src.bucket_id.clone());
         caller.require("writeFiles")?;
         caller.require_bucket(&dest_bucket)?;
-        let bucket = self.bucket(&dest_bucket)?.clone();
+        let bucket = self.bucket(&dest_bucket)?.settings();
         let name = p.str("fileName")?;
         check_name(&name)?;
         caller.require_name(&name)?;

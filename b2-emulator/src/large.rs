@@ -30,7 +30,7 @@ impl Emulator {
         caller.require("writeFiles")?;
         let bucket_id = p.str("bucketId")?;
         caller.require_bucket(&bucket_id)?;
-        let bucket = self.bucket(&bucket_id)?.clone();
+        let bucket = self.bucket(&bucket_id)?.settings();
         let name = p.str("fileName")?;
         check_name(&name)?;
         caller.require_name(&name)?;

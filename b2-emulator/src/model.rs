@@ -145,6 +145,28 @@ pub(crate) struct Bucket {
     pub(crate) files: BTreeMap<FileKey, FileRec>,
 }
 
+impl Bucket {
+    /// A copy of the bucket's settings without its files: cloning those would cost time in
+    /// proportion to the bucket's size on every call that only reads a setting.
+    pub(crate) fn settings(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            info: self.info.clone(),
+            cors_rules: self.cors_rules.clone(),
+            lifecycle_rules: self.lifecycle_rules.clone(),
+            lock_enabled: self.lock_enabled,
+            default_retention: self.default_retention.clone(),
+            default_sse: self.default_sse.clone(),
+            replication: self.replication.clone(),
+            revision: self.revision,
+            notification_rules: self.notification_rules.clone(),
+            files: BTreeMap::new(),
+        }
+    }
+}
+
 /// Everything the emulator remembers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct State {
