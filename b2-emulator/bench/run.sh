@@ -2,7 +2,8 @@
 # Benchmarks b2-emulator on loopback with curl as the client:
 #   1. upload and download of a 1 GiB file (memory store), in GiB/s, beside what curl reaches
 #      here into receivers that do only part of the work (bench/sink.rs) and the SHA1 rate;
-#   2. small JSON calls (b2_list_buckets) per second, over kept-alive connections;
+#   2. small JSON calls (b2_list_buckets) per second, over kept-alive connections, and small
+#      uploads per second into an empty bucket and into one holding 21,000 files;
 #   3. peak RSS of the emulator while a 2 GiB file is uploaded to a --data-dir store.
 #
 #   bash b2-emulator/bench/run.sh
@@ -136,6 +137,47 @@ t0="$(date +%s.%N)"
 curl -s --no-progress-meter --parallel --parallel-max 8 -K "$cfg"
 t1="$(date +%s.%N)"
 python3 -c "print(f'small JSON calls: {$calls / ($t1 - $t0):.0f}/s ($calls calls of b2_list_buckets)')"
+
+# 2b. Small uploads stay as fast in a full bucket as in an empty one: 1,000 uploads of 1 KiB
+#     (one connection, one upload URL, one after another) into an empty bucket, then 1,000 more
+#     after 20,000 others; memory store, then a data directory.
+small="$work/one-kib.bin"
+[ -f "$small" ] || head -c 1024 /dev/urandom >"$small"
+small_sha1="$(sha1sum "$small" | cut -d' ' -f1)"
+uploads() { # uploads FIRST COUNT -> files/s; COUNT uploads named s<FIRST>.. over one connection
+    local cfg="$work/uploads.cfg" i
+    {
+        for i in $(seq "$1" $(($1 + $2 - 1))); do
+            [ "$i" = "$1" ] || echo "next"
+            echo "url = \"$upload_url\""
+            echo "upload-file = \"$small\""
+            echo "request = POST"
+            echo "output = /dev/null"
+            echo "write-out = \"%{http_code}\\n\""
+            echo "header = \"Authorization: $upload_token\""
+            echo "header = \"X-Bz-File-Name: s$i\""
+            echo "header = \"Content-Type: application/octet-stream\""
+            echo "header = \"X-Bz-Content-Sha1: $small_sha1\""
+            echo "header = \"Expect:\""
+        done
+    } >"$cfg"
+    local t0 t1 codes
+    t0="$(date +%s.%N)"
+    codes="$(curl -s -K "$cfg" | sort | uniq -c | tr -s ' ')"
+    t1="$(date +%s.%N)"
+    [ "$codes" = " $2 200" ] || { echo "uploads failed: $codes" >&2; exit 1; }
+    python3 -c "print(f'{$2 / ($t1 - $t0):.0f}')"
+}
+for store in memory data; do
+    if [ "$store" = data ]; then rm -rf "$work/data"; start --data-dir "$work/data"; else start; fi
+    prepare "small-$store"
+    first="$(uploads 0 1000)"
+    uploads 1000 20000 >/dev/null
+    later="$(uploads 21000 1000)"
+    echo "small uploads ($store store): $first/s into an empty bucket, $later/s after 21,000 files"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+rm -rf "$work/data" "$work/uploads.cfg"
 
 # 3. Peak RSS while uploading 2 GiB to a data directory.
 file2="$work/two-gib.bin"

@@ -18,6 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+use crate::PendingUpload;
 use crate::core::{Config, Emulator, Route, classify};
 use crate::faults::{FaultRule, HttpFault};
 use crate::store::ContentReader;
@@ -392,6 +393,47 @@ async fn delay(fault: Option<HttpFault>) {
     }
 }
 
+/// Upload bodies up to this size are hashed and stored on the connection's own task.
+const INLINE_BODY: u64 = 256 * 1024;
+
+/// Where an upload's body goes as it arrives.
+enum BodySink {
+    /// Written at once, on this task; the first write error is kept.
+    Inline(Box<PendingUpload>, Option<io::Error>),
+    /// Sent to a blocking thread that hashes and stores it.
+    Worker(
+        tokio::sync::mpsc::Sender<Bytes>,
+        tokio::task::JoinHandle<(PendingUpload, Option<io::Error>)>,
+    ),
+}
+
+impl BodySink {
+    /// Takes the next chunk; false when no more should be sent.
+    async fn take(&mut self, data: Bytes) -> bool {
+        match self {
+            Self::Inline(up, error) => match up.write_bytes(data) {
+                Ok(()) => true,
+                Err(e) => {
+                    *error = Some(e);
+                    false
+                }
+            },
+            Self::Worker(tx, _) => tx.send(data).await.is_ok(),
+        }
+    }
+
+    /// The upload back, with the first write error if there was one.
+    async fn finish(self) -> io::Result<(PendingUpload, Option<io::Error>)> {
+        match self {
+            Self::Inline(up, error) => Ok((*up, error)),
+            Self::Worker(tx, worker) => {
+                drop(tx);
+                worker.await.map_err(io::Error::other)
+            }
+        }
+    }
+}
+
 async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespBody>, io::Error> {
     let (head, mut body) = req.into_parts();
     match classify(head.uri.path()) {
@@ -405,17 +447,23 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
             delay(fault).await;
             let reset_at =
                 (fault == Some(HttpFault::ResetRequestBody)).then(|| up.expected_len() / 2);
-            // Hashing and storing run on a blocking thread while this task reads the socket.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-            let worker = tokio::task::spawn_blocking(move || {
-                let mut up = up;
-                while let Some(chunk) = rx.blocking_recv() {
-                    if let Err(e) = up.write_bytes(chunk) {
-                        return (up, Some(e));
+            // Hashing and storing run on a blocking thread while this task reads the socket,
+            // except for small bodies, where the hand-off would cost more than the work.
+            let mut sink = if up.expected_len() <= INLINE_BODY {
+                BodySink::Inline(Box::new(up), None)
+            } else {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+                let worker = tokio::task::spawn_blocking(move || {
+                    let mut up = up;
+                    while let Some(chunk) = rx.blocking_recv() {
+                        if let Err(e) = up.write_bytes(chunk) {
+                            return (up, Some(e));
+                        }
                     }
-                }
-                (up, None)
-            });
+                    (up, None)
+                });
+                BodySink::Worker(tx, worker)
+            };
             let mut received = 0u64;
             let mut broken = None;
             loop {
@@ -431,7 +479,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
                             received += data.len() as u64;
-                            if tx.send(data).await.is_err() {
+                            if !sink.take(data).await {
                                 break;
                             }
                         }
@@ -442,8 +490,7 @@ async fn handle(req: Request<Incoming>, shared: Shared) -> Result<Response<RespB
                     }
                 }
             }
-            drop(tx);
-            let (up, write_error) = worker.await.map_err(io::Error::other)?;
+            let (up, write_error) = sink.finish().await?;
             if let Some(e) = broken {
                 lock(&shared).abort_upload(up);
                 return Err(e);
