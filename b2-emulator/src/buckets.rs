@@ -145,6 +145,9 @@ impl Emulator {
                 parse_bucket_sse(v)?
             }
         };
+        if let Some(v) = p.get("lifecycleRules") {
+            crate::lifecycle::parse_rules(v)?;
+        }
         let lock_enabled = p.opt_bool("fileLockEnabled")?.unwrap_or(false);
         if lock_enabled {
             caller.require("writeBucketRetentions")?;
@@ -290,9 +293,13 @@ impl Emulator {
         if let Some(v) = p.get("corsRules") {
             b.cors_rules = v.clone();
         }
-        if let Some(v) = p.get("lifecycleRules") {
+        let rules_changed = if let Some(v) = p.get("lifecycleRules") {
+            crate::lifecycle::parse_rules(v)?;
             b.lifecycle_rules = v.clone();
-        }
+            true
+        } else {
+            false
+        };
         if let Some(v) = p.get("defaultServerSideEncryption") {
             caller.require("writeBucketEncryption")?;
             b.default_sse = parse_bucket_sse(v)?;
@@ -330,7 +337,10 @@ impl Emulator {
         }
         b.revision += 1;
         let v = self.bucket_json(&b, caller);
-        self.state.buckets.insert(id, b);
+        self.state.buckets.insert(id.clone(), b);
+        if rules_changed {
+            self.lifecycle_rules_changed(&id);
+        }
         self.dirty = true;
         Ok(v)
     }

@@ -406,6 +406,8 @@ pub struct Emulator {
     pub(crate) dirty: bool,
     /// Requests received per call name (including rejected ones).
     pub(crate) calls: BTreeMap<String, u64>,
+    /// When lifecycle rules next act on which names.
+    pub(crate) lifecycle: crate::lifecycle::Agenda,
 }
 
 const META_FILE: &str = "state.json";
@@ -500,6 +502,7 @@ impl Emulator {
             rng_position: None,
             file_index: HashMap::new(),
             dirty_files: HashSet::new(),
+            lifecycle_touched: HashSet::new(),
         }
     }
 
@@ -513,6 +516,7 @@ impl Emulator {
             busy_upload_tokens: HashSet::new(),
             calls: BTreeMap::new(),
             dirty: false,
+            lifecycle: crate::lifecycle::Agenda::new(),
         };
         emu.install_master_key();
         emu
@@ -722,13 +726,16 @@ impl Emulator {
         body: &[u8],
         now: u64,
     ) -> Response<Bytes> {
-        let now = now.saturating_add(self.state.clock_offset_ms);
         let path = head.uri.path();
         if let Some(rest) = path.strip_prefix("/__emulator/") {
             let r = self.control(rest, &head.method, body);
+            // After the clock moved, what fell due is done before anything else is seen.
+            self.apply_lifecycle(now.saturating_add(self.state.clock_offset_ms));
             self.persist();
             return r;
         }
+        let now = now.saturating_add(self.state.clock_offset_ms);
+        self.apply_lifecycle(now);
         let Some((version, name)) = api_path(path) else {
             return err(404, ErrorCode::NotFound, format!("no such path: {path}"))
                 .into_response(false);

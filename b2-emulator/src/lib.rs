@@ -102,6 +102,7 @@ mod download;
 mod faults;
 mod files;
 mod large;
+mod lifecycle;
 mod model;
 mod server;
 mod store;

@@ -168,6 +168,10 @@ pub(crate) struct State {
     /// Files added, changed or removed since the metadata was last written.
     #[serde(skip)]
     pub(crate) dirty_files: HashSet<String>,
+    /// Names (bucket id, file name) whose versions changed since lifecycle rules were last
+    /// applied to them.
+    #[serde(skip)]
+    pub(crate) lifecycle_touched: HashSet<(String, String)>,
 }
 
 impl State {
@@ -189,11 +193,14 @@ impl State {
     pub(crate) fn file_mut(&mut self, id: &str) -> Option<&mut FileRec> {
         self.dirty_files.insert(id.to_owned());
         let (bid, key) = self.file_index.get(id)?;
+        self.lifecycle_touched.insert((bid.clone(), key.0.clone()));
         self.buckets.get_mut(bid)?.files.get_mut(key)
     }
 
     pub(crate) fn insert_file(&mut self, f: FileRec) {
         self.dirty_files.insert(f.id.clone());
+        self.lifecycle_touched
+            .insert((f.bucket_id.clone(), f.name.clone()));
         let key = (f.name.clone(), Reverse(f.seq));
         self.file_index
             .insert(f.id.clone(), (f.bucket_id.clone(), key.clone()));
@@ -205,6 +212,7 @@ impl State {
     pub(crate) fn remove_file(&mut self, id: &str) -> Option<FileRec> {
         self.dirty_files.insert(id.to_owned());
         let (bid, key) = self.file_index.remove(id)?;
+        self.lifecycle_touched.insert((bid.clone(), key.0.clone()));
         self.buckets.get_mut(&bid)?.files.remove(&key)
     }
 }
