@@ -599,7 +599,8 @@ impl Emulator {
         self.faults.clear();
     }
 
-    /// Moves the emulator's clock forward (tokens expire, retention ends).
+    /// Moves the emulator's clock forward (tokens expire, retention ends, lifecycle rules act on
+    /// the next request).
     pub fn advance_clock(&mut self, ms: u64) {
         self.state.clock_offset_ms = self.state.clock_offset_ms.saturating_add(ms);
         self.dirty = true;
