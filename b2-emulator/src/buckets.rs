@@ -93,12 +93,7 @@ impl Emulator {
         })
     }
 
-    pub(crate) fn create_bucket(
-        &mut self,
-        _ctx: &Ctx<'_>,
-        caller: &Caller,
-        p: &Params,
-    ) -> R<Value> {
+    pub(crate) fn create_bucket(&mut self, ctx: &Ctx<'_>, caller: &Caller, p: &Params) -> R<Value> {
         caller.require("writeBuckets")?;
         self.check_account(p)?;
         if caller.key.bucket_ids.is_some() {
@@ -166,6 +161,7 @@ impl Emulator {
                 .get("lifecycleRules")
                 .cloned()
                 .unwrap_or_else(|| json!([])),
+            lifecycle_rules_since: ctx.now,
             lock_enabled,
             default_retention: Value::Null,
             default_sse,
@@ -258,7 +254,7 @@ impl Emulator {
         Ok(json!({"buckets": list}))
     }
 
-    pub(crate) fn update_bucket(&mut self, caller: &Caller, p: &Params) -> R<Value> {
+    pub(crate) fn update_bucket(&mut self, ctx: &Ctx<'_>, caller: &Caller, p: &Params) -> R<Value> {
         caller.require("writeBuckets")?;
         self.check_account(p)?;
         let id = p.str("bucketId")?;
@@ -296,6 +292,7 @@ impl Emulator {
         let rules_changed = if let Some(v) = p.get("lifecycleRules") {
             crate::lifecycle::parse_rules(v)?;
             b.lifecycle_rules = v.clone();
+            b.lifecycle_rules_since = ctx.now;
             true
         } else {
             false

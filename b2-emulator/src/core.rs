@@ -849,7 +849,7 @@ impl Emulator {
             "b2_create_bucket" => self.create_bucket(ctx, &caller, p),
             "b2_delete_bucket" => self.delete_bucket(&caller, p),
             "b2_list_buckets" => self.list_buckets(&caller, p),
-            "b2_update_bucket" => self.update_bucket(&caller, p),
+            "b2_update_bucket" => self.update_bucket(ctx, &caller, p),
             "b2_get_upload_url" => self.get_upload_url(ctx, &caller, p),
             "b2_start_large_file" => self.start_large_file(ctx, &caller, p),
             "b2_get_upload_part_url" => self.get_upload_part_url(ctx, &caller, p),

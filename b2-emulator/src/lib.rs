@@ -114,7 +114,8 @@
 //! through [`Server::advance_clock`], [`Emulator::advance_clock`] or `POST /__emulator/clock`.
 //! What a rule does is dated when it fell due, not when the request came: a hide marker made by
 //! a rule has the due time as its `uploadTimestamp`, so after a jump of the clock over several
-//! counts, listings show what they would after B2's daily passes. Lifecycle actions send no
+//! counts, listings show what they would after B2's daily passes. A rule set (by
+//! `b2_create_bucket` or `b2_update_bucket`) after a count ran out acts at once, dated then. Lifecycle actions send no
 //! event notifications (the emulator stores notification rules but sends no events).
 //!
 //! # API versions

@@ -9,7 +9,8 @@
 //! made at or after that moment (its clock is the injected time plus the offset moved through
 //! `advance_clock`), and it dates what it does at that moment rather than at the request: a
 //! hide marker made by a rule has the due time as its `uploadTimestamp`, so a deletion counted
-//! from it falls due as it would on B2 however far the clock jumped.
+//! from it falls due as it would on B2 however far the clock jumped. A rule set after a count
+//! ran out acts when it was set, and its hide marker is dated then.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -122,9 +123,9 @@ fn locked_until(f: &FileRec, now: u64) -> Option<Option<u64>> {
         .map(|r| Some(r.until))
 }
 
-/// The steps `rule` asks for at `now` on the records of one name (listing order: newest first),
-/// and when the next one falls due.
-fn due_steps(rule: &Rule, recs: &[&FileRec], now: u64) -> (Vec<Step>, Option<u64>) {
+/// The steps `rule` (in force since `since`) asks for at `now` on the records of one name
+/// (listing order: newest first), and when the next one falls due.
+fn due_steps(rule: &Rule, since: u64, recs: &[&FileRec], now: u64) -> (Vec<Step>, Option<u64>) {
     let mut steps = Vec::new();
     let mut next: Option<u64> = None;
     let mut at = |due: u64, step: Step, steps: &mut Vec<Step>| {
@@ -152,7 +153,8 @@ fn due_steps(rule: &Rule, recs: &[&FileRec], now: u64) -> (Vec<Step>, Option<u64
         // "daysFromUploadingToHiding ... causes files to be hidden automatically after the given
         // number of days": the live version, counted from its upload; a hidden name stays as it is.
         if live.action == Action::Upload {
-            let due = after_days(live.timestamp, days);
+            // A rule set after the count ran out hides the file when it was set, not earlier.
+            let due = after_days(live.timestamp, days).max(since);
             at(due, Step::Hide { at: due }, &mut steps);
         }
     }
@@ -253,6 +255,7 @@ impl Emulator {
             let Some(bucket) = self.state.buckets.get(bucket_id) else {
                 continue;
             };
+            let since = bucket.lifecycle_rules_since;
             let bucket_rules = rules
                 .entry(bucket_id.clone())
                 .or_insert_with(|| parse_rules(&bucket.lifecycle_rules).unwrap_or_default());
@@ -273,7 +276,7 @@ impl Emulator {
                     .take_while(|((n, _), _)| n == name)
                     .map(|(_, f)| f)
                     .collect();
-                let (steps, next) = due_steps(&rule, &recs, now);
+                let (steps, next) = due_steps(&rule, since, &recs, now);
                 if steps.is_empty() {
                     if let Some(at) = next {
                         self.lifecycle.schedule(key.clone(), at);

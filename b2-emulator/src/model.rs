@@ -133,6 +133,9 @@ pub(crate) struct Bucket {
     pub(crate) info: serde_json::Map<String, Value>,
     pub(crate) cors_rules: Value,
     pub(crate) lifecycle_rules: Value,
+    /// When `lifecycle_rules` were last set: nothing they do is dated earlier.
+    #[serde(default)]
+    pub(crate) lifecycle_rules_since: u64,
     pub(crate) lock_enabled: bool,
     /// `{"mode": .., "period": ..}`.
     pub(crate) default_retention: Value,

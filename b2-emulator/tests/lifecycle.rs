@@ -348,13 +348,20 @@ fn rule_changes_apply_to_files_already_there() {
     h.ok(
         "b2_update_bucket",
         json!({"accountId": acct, "bucketId": b,
-               "lifecycleRules": [{"fileNamePrefix": "", "daysFromUploadingToHiding": 7}]}),
+               "lifecycleRules": [{"fileNamePrefix": "", "daysFromUploadingToHiding": 7,
+                                   "daysFromHidingToDeleting": 1}]}),
     );
-    // Its seven days ran out long ago: the next look finds it hidden.
+    // Its seven days ran out before the rule was set: the rule hides it at once, dated now,
+    // and the day before deletion counts from then.
     assert!(names(&mut h, &b).is_empty());
     let vs = versions(&mut h, &b);
-    assert_eq!(vs[0].3, T0 + 7 * DAY);
+    assert_eq!(vs.len(), 2);
+    assert_eq!((vs[0].1.as_str(), vs[0].3), ("hide", T0 + 10 * DAY));
     assert_eq!(vs[1].2, old);
+    at(&mut h, T0 + 11 * DAY - MINUTE);
+    assert_eq!(versions(&mut h, &b).len(), 2);
+    at(&mut h, T0 + 11 * DAY);
+    assert_eq!(versions(&mut h, &b).len(), 1);
     // Rules removed: nothing more happens.
     h.ok(
         "b2_update_bucket",
