@@ -415,6 +415,42 @@ def _():
     assert other.name not in [x.name for x in api.list_buckets()]
 
 
+@check("lifecycle rules: set through b2sdk, acting as the clock moves")
+def _():
+    # Last: it moves the emulator's clock two days on (b2sdk reauthorizes by itself).
+    day = 86_400_000
+    rules = [{
+        "fileNamePrefix": "logs/",
+        "daysFromUploadingToHiding": 1,
+        "daysFromHidingToDeleting": 1,
+        "daysFromStartingToCancelingUnfinishedLargeFiles": 1,
+    }]
+    b = api.create_bucket(PREFIX + "-lifecycle", "allPrivate", lifecycle_rules=rules)
+    assert api.get_bucket_by_name(b.name).lifecycle_rules == rules
+    overlapping = [
+        {"fileNamePrefix": "a/", "daysFromHidingToDeleting": 1},
+        {"fileNamePrefix": "a/b/", "daysFromHidingToDeleting": 1},
+    ]
+    expect_error(lambda: b.update(lifecycle_rules=overlapping))
+    b.upload_bytes(b"log", "logs/a.txt")
+    b.upload_bytes(b"kept", "kept.txt")
+    started = api.services.large_file.start_large_file(b.id_, "logs/big.bin", "application/octet-stream", {})
+
+    def versions():
+        return [(fv.file_name, fv.action) for fv, _ in b.ls("", recursive=True, latest_only=False)]
+
+    control("clock", {"advanceMs": day - 60_000})
+    # b2_list_file_versions shows an unfinished large file as a "start" version.
+    assert versions() == [("kept.txt", "upload"), ("logs/a.txt", "upload"), ("logs/big.bin", "start")], versions()
+    assert [f.file_id for f in b.list_unfinished_large_files()] == [started.file_id]
+    control("clock", {"advanceMs": 60_000})
+    assert [fv.file_name for fv, _ in b.ls("", recursive=True)] == ["kept.txt"]
+    assert versions() == [("kept.txt", "upload"), ("logs/a.txt", "hide"), ("logs/a.txt", "upload")], versions()
+    assert list(b.list_unfinished_large_files()) == []
+    control("clock", {"advanceMs": day})
+    assert versions() == [("kept.txt", "upload"), ("logs/a.txt", "hide")], versions()
+
+
 passed = sum(1 for _, ok in RESULTS if ok)
 failed = len(RESULTS) - passed
 print(f"{passed} passed, {failed} failed")

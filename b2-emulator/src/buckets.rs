@@ -93,12 +93,7 @@ impl Emulator {
         })
     }
 
-    pub(crate) fn create_bucket(
-        &mut self,
-        _ctx: &Ctx<'_>,
-        caller: &Caller,
-        p: &Params,
-    ) -> R<Value> {
+    pub(crate) fn create_bucket(&mut self, ctx: &Ctx<'_>, caller: &Caller, p: &Params) -> R<Value> {
         caller.require("writeBuckets")?;
         self.check_account(p)?;
         if caller.key.bucket_ids.is_some() {
@@ -145,6 +140,9 @@ impl Emulator {
                 parse_bucket_sse(v)?
             }
         };
+        if let Some(v) = p.get("lifecycleRules") {
+            crate::lifecycle::parse_rules(v)?;
+        }
         let lock_enabled = p.opt_bool("fileLockEnabled")?.unwrap_or(false);
         if lock_enabled {
             caller.require("writeBucketRetentions")?;
@@ -163,6 +161,7 @@ impl Emulator {
                 .get("lifecycleRules")
                 .cloned()
                 .unwrap_or_else(|| json!([])),
+            lifecycle_rules_since: ctx.now,
             lock_enabled,
             default_retention: Value::Null,
             default_sse,
@@ -255,7 +254,7 @@ impl Emulator {
         Ok(json!({"buckets": list}))
     }
 
-    pub(crate) fn update_bucket(&mut self, caller: &Caller, p: &Params) -> R<Value> {
+    pub(crate) fn update_bucket(&mut self, ctx: &Ctx<'_>, caller: &Caller, p: &Params) -> R<Value> {
         caller.require("writeBuckets")?;
         self.check_account(p)?;
         let id = p.str("bucketId")?;
@@ -290,9 +289,14 @@ impl Emulator {
         if let Some(v) = p.get("corsRules") {
             b.cors_rules = v.clone();
         }
-        if let Some(v) = p.get("lifecycleRules") {
+        let rules_changed = if let Some(v) = p.get("lifecycleRules") {
+            crate::lifecycle::parse_rules(v)?;
             b.lifecycle_rules = v.clone();
-        }
+            b.lifecycle_rules_since = ctx.now;
+            true
+        } else {
+            false
+        };
         if let Some(v) = p.get("defaultServerSideEncryption") {
             caller.require("writeBucketEncryption")?;
             b.default_sse = parse_bucket_sse(v)?;
@@ -333,7 +337,10 @@ impl Emulator {
         if let Some(old) = self.state.buckets.get_mut(&id) {
             b.files = std::mem::take(&mut old.files);
         }
-        self.state.buckets.insert(id, b);
+        self.state.buckets.insert(id.clone(), b);
+        if rules_changed {
+            self.lifecycle_rules_changed(&id);
+        }
         self.dirty = true;
         Ok(v)
     }

@@ -406,6 +406,8 @@ pub struct Emulator {
     pub(crate) dirty: bool,
     /// Requests received per call name (including rejected ones).
     pub(crate) calls: BTreeMap<String, u64>,
+    /// When lifecycle rules next act on which names.
+    pub(crate) lifecycle: crate::lifecycle::Agenda,
 }
 
 const META_FILE: &str = "state.json";
@@ -500,6 +502,7 @@ impl Emulator {
             rng_position: None,
             file_index: HashMap::new(),
             dirty_files: HashSet::new(),
+            lifecycle_touched: HashSet::new(),
         }
     }
 
@@ -513,6 +516,7 @@ impl Emulator {
             busy_upload_tokens: HashSet::new(),
             calls: BTreeMap::new(),
             dirty: false,
+            lifecycle: crate::lifecycle::Agenda::new(),
         };
         emu.install_master_key();
         emu
@@ -595,7 +599,8 @@ impl Emulator {
         self.faults.clear();
     }
 
-    /// Moves the emulator's clock forward (tokens expire, retention ends).
+    /// Moves the emulator's clock forward (tokens expire, retention ends, lifecycle rules act on
+    /// the next request).
     pub fn advance_clock(&mut self, ms: u64) {
         self.state.clock_offset_ms = self.state.clock_offset_ms.saturating_add(ms);
         self.dirty = true;
@@ -722,13 +727,16 @@ impl Emulator {
         body: &[u8],
         now: u64,
     ) -> Response<Bytes> {
-        let now = now.saturating_add(self.state.clock_offset_ms);
         let path = head.uri.path();
         if let Some(rest) = path.strip_prefix("/__emulator/") {
             let r = self.control(rest, &head.method, body);
+            // After the clock moved, what fell due is done before anything else is seen.
+            self.apply_lifecycle(now.saturating_add(self.state.clock_offset_ms));
             self.persist();
             return r;
         }
+        let now = now.saturating_add(self.state.clock_offset_ms);
+        self.apply_lifecycle(now);
         let Some((version, name)) = api_path(path) else {
             return err(404, ErrorCode::NotFound, format!("no such path: {path}"))
                 .into_response(false);
@@ -841,7 +849,7 @@ impl Emulator {
             "b2_create_bucket" => self.create_bucket(ctx, &caller, p),
             "b2_delete_bucket" => self.delete_bucket(&caller, p),
             "b2_list_buckets" => self.list_buckets(&caller, p),
-            "b2_update_bucket" => self.update_bucket(&caller, p),
+            "b2_update_bucket" => self.update_bucket(ctx, &caller, p),
             "b2_get_upload_url" => self.get_upload_url(ctx, &caller, p),
             "b2_start_large_file" => self.start_large_file(ctx, &caller, p),
             "b2_get_upload_part_url" => self.get_upload_part_url(ctx, &caller, p),

@@ -127,6 +127,9 @@ impl Emulator {
         now: u64,
     ) -> Result<Download, Box<Response<Bytes>>> {
         let now = now.saturating_add(self.state.clock_offset_ms);
+        if self.apply_lifecycle(now) {
+            self.persist();
+        }
         let head_only = head.method == Method::HEAD;
         self.begin_download_inner(head, now)
             .map_err(|e| Box::new(e.into_response(head_only)))

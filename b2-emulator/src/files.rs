@@ -515,6 +515,9 @@ impl Emulator {
         now: u64,
     ) -> Result<PendingUpload, Box<Response<Bytes>>> {
         let now = now.saturating_add(self.state.clock_offset_ms);
+        if self.apply_lifecycle(now) {
+            self.persist();
+        }
         self.begin_upload_inner(head, now)
             .map_err(|e| Box::new(e.into_response(false)))
     }
@@ -1052,9 +1055,18 @@ impl Emulator {
             }
             Some(_) => {}
         }
-        let id = self.new_file_id(&bucket_id, ctx.now);
+        let f = self.new_hide_marker(bucket_id, name, ctx.now);
+        let v = self.file_json(&f, Some(&caller.key));
+        self.state.insert_file(f);
+        self.dirty = true;
+        Ok(v)
+    }
+
+    /// A new hide marker for `name`, uploaded at `at` (not yet inserted).
+    pub(crate) fn new_hide_marker(&mut self, bucket_id: String, name: String, at: u64) -> FileRec {
+        let id = self.new_file_id(&bucket_id, at);
         let seq = self.next_seq();
-        let f = FileRec {
+        FileRec {
             id,
             name,
             bucket_id,
@@ -1065,17 +1077,13 @@ impl Emulator {
             sha1: "none".into(),
             md5: None,
             len: 0,
-            timestamp: ctx.now,
+            timestamp: at,
             retention: None,
             legal_hold: None,
             sse: Sse::None,
             segments: Vec::new(),
             parts: BTreeMap::new(),
-        };
-        let v = self.file_json(&f, Some(&caller.key));
-        self.state.insert_file(f);
-        self.dirty = true;
-        Ok(v)
+        }
     }
 
     pub(crate) fn delete_file_version(

@@ -5,7 +5,7 @@
 //! bucket restrictions and name prefixes; buckets with revisions; file versions and hide
 //! markers; listings in UTF-8 byte order with prefixes, delimiters and cursors; large files;
 //! server-side copies; downloads with ranges; download authorizations; Object Lock; SSE-B2 and
-//! SSE-C; event-notification rules. Error replies are always `{"status", "code", "message"}`
+//! SSE-C; lifecycle rules (see below); event-notification rules. Error replies are always `{"status", "code", "message"}`
 //! with B2's codes. It is checked against Backblaze's own clients (the `b2` command-line tool and
 //! `b2sdk`): see `conformance/run.sh`.
 //!
@@ -90,6 +90,34 @@
 //! Percentages are drawn from a generator seeded by [`Config::seed`], so a run is reproducible.
 //! Secrets (keys, tokens) are never logged: the emulator logs nothing.
 //!
+//! # Lifecycle rules
+//!
+//! A bucket's `lifecycleRules` are checked as
+//! <https://www.backblaze.com/docs/cloud-storage-lifecycle-rules> describes them (at most 100;
+//! each has a `fileNamePrefix` and at least one day count; counts are null or positive; no two
+//! rules apply to the same file, so `photos/` and `photos/kittens/` cannot both be set), and they
+//! act on the files whose names start with their prefix as the clock moves:
+//!
+//! * `daysFromUploadingToHiding`: the live version of a name is hidden that many days after its
+//!   upload, with a hide marker like `b2_hide_file`'s (a name already hidden is left alone);
+//! * `daysFromHidingToDeleting`: a version that is not the current one is deleted that many days
+//!   after it was hidden, that is after the next newer version of its name (an upload or a hide
+//!   marker) was uploaded. The current version of a name, even a hide marker, stays. A version
+//!   under Object Lock retention (either mode) or legal hold is deleted only once the lock ends;
+//! * `daysFromStartingToCancelingUnfinishedLargeFiles`: an unfinished large file is cancelled
+//!   that many days after it was started.
+//!
+//! B2 applies the rules in a daily pass, so on B2 an action happens some time (up to a day)
+//! after its count runs out. The emulator acts at the earliest moment B2 may, exactly
+//! `days × 24 h` after the instant the count runs from (no rounding to day boundaries): before
+//! serving any request made at or after that moment, whether the time got there by itself or
+//! through [`Server::advance_clock`], [`Emulator::advance_clock`] or `POST /__emulator/clock`.
+//! What a rule does is dated when it fell due, not when the request came: a hide marker made by
+//! a rule has the due time as its `uploadTimestamp`, so after a jump of the clock over several
+//! counts, listings show what they would after B2's daily passes. A rule set (by
+//! `b2_create_bucket` or `b2_update_bucket`) after a count ran out acts at once, dated then. Lifecycle actions send no
+//! event notifications (the emulator stores notification rules but sends no events).
+//!
 //! # API versions
 //!
 //! Every call is also served under `/b2api/v1/` to `/b2api/v3/` with the same semantics; only
@@ -102,6 +130,7 @@ mod download;
 mod faults;
 mod files;
 mod large;
+mod lifecycle;
 mod model;
 mod server;
 mod store;

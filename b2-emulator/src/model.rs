@@ -133,6 +133,9 @@ pub(crate) struct Bucket {
     pub(crate) info: serde_json::Map<String, Value>,
     pub(crate) cors_rules: Value,
     pub(crate) lifecycle_rules: Value,
+    /// When `lifecycle_rules` were last set: nothing they do is dated earlier.
+    #[serde(default)]
+    pub(crate) lifecycle_rules_since: u64,
     pub(crate) lock_enabled: bool,
     /// `{"mode": .., "period": ..}`.
     pub(crate) default_retention: Value,
@@ -156,6 +159,7 @@ impl Bucket {
             info: self.info.clone(),
             cors_rules: self.cors_rules.clone(),
             lifecycle_rules: self.lifecycle_rules.clone(),
+            lifecycle_rules_since: self.lifecycle_rules_since,
             lock_enabled: self.lock_enabled,
             default_retention: self.default_retention.clone(),
             default_sse: self.default_sse.clone(),
@@ -190,6 +194,10 @@ pub(crate) struct State {
     /// Files added, changed or removed since the metadata was last written.
     #[serde(skip)]
     pub(crate) dirty_files: HashSet<String>,
+    /// Names (bucket id, file name) whose versions changed since lifecycle rules were last
+    /// applied to them.
+    #[serde(skip)]
+    pub(crate) lifecycle_touched: HashSet<(String, String)>,
 }
 
 impl State {
@@ -211,11 +219,14 @@ impl State {
     pub(crate) fn file_mut(&mut self, id: &str) -> Option<&mut FileRec> {
         self.dirty_files.insert(id.to_owned());
         let (bid, key) = self.file_index.get(id)?;
+        self.lifecycle_touched.insert((bid.clone(), key.0.clone()));
         self.buckets.get_mut(bid)?.files.get_mut(key)
     }
 
     pub(crate) fn insert_file(&mut self, f: FileRec) {
         self.dirty_files.insert(f.id.clone());
+        self.lifecycle_touched
+            .insert((f.bucket_id.clone(), f.name.clone()));
         let key = (f.name.clone(), Reverse(f.seq));
         self.file_index
             .insert(f.id.clone(), (f.bucket_id.clone(), key.clone()));
@@ -227,6 +238,7 @@ impl State {
     pub(crate) fn remove_file(&mut self, id: &str) -> Option<FileRec> {
         self.dirty_files.insert(id.to_owned());
         let (bid, key) = self.file_index.remove(id)?;
+        self.lifecycle_touched.insert((bid.clone(), key.0.clone()));
         self.buckets.get_mut(&bid)?.files.remove(&key)
     }
 }

@@ -237,7 +237,8 @@ impl Server {
         lock(&self.shared).clear_faults();
     }
 
-    /// Moves the emulator's clock forward.
+    /// Moves the emulator's clock forward (tokens expire, retention ends, lifecycle rules act on
+    /// the next request).
     pub fn advance_clock(&self, by: Duration) {
         lock(&self.shared).advance_clock(u64::try_from(by.as_millis()).unwrap_or(u64::MAX));
     }

@@ -315,3 +315,73 @@ fn a_kill_between_record_and_state_does_not_reuse_ids() {
     let v = d.call("b2_list_buckets", json!({"accountId": "e0a1b2c3d4e5"}));
     assert_eq!(v["buckets"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn lifecycle_rules_act_on_files_from_before_a_restart() {
+    const DAY: u64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = {
+        let mut d = D::open(dir.path());
+        let auth = Request::get("/b2api/v4/b2_authorize_account")
+            .header("Authorization", "Basic bWFzdGVyaWQ6bWFzdGVyc2VjcmV0")
+            .body(Bytes::new())
+            .unwrap();
+        let account_id = body_json(&d.emu.handle(&auth, T0))["accountId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let b = d.call(
+            "b2_create_bucket",
+            json!({"accountId": account_id, "bucketName": "lifecycle-kept", "bucketType": "allPrivate",
+                   "lifecycleRules": [{"fileNamePrefix": "", "daysFromUploadingToHiding": 1,
+                                       "daysFromHidingToDeleting": 1}]}),
+        )["bucketId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let req = d.upload_req(&b, "a", b"data");
+        assert_eq!(d.emu.handle(&req, T0).status(), 200);
+        b
+    };
+    let versions = |d: &mut D, now: u64| -> Vec<(String, u64)> {
+        let auth = Request::get("/b2api/v4/b2_authorize_account")
+            .header("Authorization", "Basic bWFzdGVyaWQ6bWFzdGVyc2VjcmV0")
+            .body(Bytes::new())
+            .unwrap();
+        let token = body_json(&d.emu.handle(&auth, now))["authorizationToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let req = Request::post("/b2api/v4/b2_list_file_versions")
+            .header("Authorization", token)
+            .body(Bytes::from(json!({"bucketId": bucket}).to_string()))
+            .unwrap();
+        let v = body_json(&d.emu.handle(&req, now));
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["action"].as_str().unwrap().to_owned(),
+                    f["uploadTimestamp"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // A restarted emulator knows when the file falls due.
+    {
+        let mut d = D::open(dir.path());
+        assert_eq!(
+            versions(&mut d, T0 + 2 * DAY - 1),
+            [("hide".to_owned(), T0 + DAY), ("upload".to_owned(), T0)]
+        );
+        assert_eq!(
+            versions(&mut d, T0 + 2 * DAY),
+            [("hide".to_owned(), T0 + DAY)]
+        );
+    }
+    // And what the rules did was written down.
+    let mut d = D::open(dir.path());
+    assert_eq!(versions(&mut d, T0), [("hide".to_owned(), T0 + DAY)]);
+}

@@ -513,3 +513,38 @@ fn parallel_uploads_and_downloads() {
     );
     assert_eq!(v["files"].as_array().unwrap().len(), 90);
 }
+
+#[test]
+fn lifecycle_rules_act_when_the_clock_is_advanced() {
+    let server = Server::start().unwrap();
+    let c = Client::new(&server);
+    c.ok(
+        "b2_create_bucket",
+        json!({"accountId": c.account, "bucketName": "public-logs", "bucketType": "allPublic",
+               "lifecycleRules": [{"fileNamePrefix": "logs/", "daysFromUploadingToHiding": 1}]}),
+    );
+    let b = c.ok(
+        "b2_list_buckets",
+        json!({"accountId": c.account, "bucketName": "public-logs"}),
+    )["buckets"][0]["bucketId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c.upload(&b, "logs/today.txt", b"line");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let get = || {
+        send(
+            server.addr(),
+            "GET",
+            "/file/public-logs/logs/today.txt",
+            &[],
+            b"",
+        )
+        .unwrap()
+    };
+    server.advance_clock(Duration::from_secs(24 * 3600 - 60));
+    assert_eq!(get().status, 200);
+    // The first request after the due time, a download needing no token, already sees it hidden.
+    server.advance_clock(Duration::from_secs(60));
+    assert_eq!(get().status, 404);
+}
