@@ -433,3 +433,104 @@ pub(crate) async fn read_range(path: &Path, range: Range<u64>) -> io::Result<Byt
     file.read_exact(&mut buf).await?;
     Ok(Bytes::from(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt as _;
+
+    /// A body of `len` bytes that are not all alike.
+    fn patterned(len: usize) -> Bytes {
+        (0..len)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// Reads a request's head from `conn`; returns its `Content-Length` and the body bytes
+    /// read with it.
+    async fn read_head(conn: &mut tokio::net::TcpStream) -> (usize, Vec<u8>) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 512];
+        let end = loop {
+            let n = conn.read(&mut chunk).await.expect("read head");
+            assert!(n > 0, "closed before the head's end");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let len = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a content-length");
+        (len, buf.split_off(end))
+    }
+
+    /// An upload whose server reads slowly but steadily is not cut off, however long it takes.
+    ///
+    /// The socket buffers and hyper's are shrunk to a few KiB, so that the client's progress
+    /// follows the server's reading within a few KiB: with the system's buffers, megabytes
+    /// would be taken at once and then drain at the server's pace.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_but_steady_upload_is_not_cut_off() {
+        const LEN: usize = 127 * 1024;
+        // 2 KiB every 50 ms: 40 KiB/s, below the 64 KiB/s the former budget allowed for.
+        const STEP: usize = 2 * 1024;
+        const SLOW: Duration = Duration::from_millis(1800);
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("receive buffer");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let listener = socket.listen(1).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let (len, mut body) = read_head(&mut conn).await;
+            let started = Instant::now();
+            while started.elapsed() < SLOW && body.len() < len {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let mut step = vec![0u8; STEP.min(len - body.len())];
+                conn.read_exact(&mut step).await.expect("read body");
+                body.extend_from_slice(&step);
+            }
+            let read_slowly = body.len();
+            let mut rest = vec![0u8; len - body.len()];
+            conn.read_exact(&mut rest).await.expect("read body");
+            body.extend_from_slice(&rest);
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .await
+                .expect("reply");
+            (body, read_slowly)
+        });
+
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_millis(300),
+            // The client takes a few KiB each 150 ms here: a margin for a busy machine.
+            idle: Duration::from_millis(500),
+        };
+        let transport = Transport::tuned(timeouts, 2048, |http, builder| {
+            http.set_send_buffer_size(Some(4096));
+            builder.http1_max_buf_size(8192);
+        })
+        .expect("transport");
+        let data = patterned(LEN);
+        let request = http::Request::post(format!("http://{addr}/upload"))
+            .body(bytes_body(data.clone()))
+            .expect("request");
+        let started = Instant::now();
+        let reply = transport.send(request).await.expect("reply");
+        let took = started.elapsed();
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.body().as_ref(), b"{}");
+        let (body, read_slowly) = server.await.expect("server");
+        assert_eq!(body, data);
+        // The former budget: the request timeout plus a second per 64 KiB.
+        assert!(took > Duration::from_millis(300 + 1000), "{took:?}");
+        assert!(read_slowly >= 60 * 1024, "{read_slowly}");
+    }
+}
