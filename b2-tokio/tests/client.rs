@@ -1,5 +1,6 @@
 //! `b2-tokio` against a scripted local HTTP server (the same cases as b2-async-std's): authorization, retries, shared
-//! re-authorization, broken replies, connection reuse, framing and listings.
+//! re-authorization, broken replies, connection reuse, framing and listings; and against a
+//! server that stops reading an upload, or never answers it, for the send timeouts.
 
 #[path = "../../b2-blocking/tests/support/server.rs"]
 mod server;
@@ -570,4 +571,156 @@ async fn a_download_streams_and_resumes_a_stalled_body_from_where_it_stopped() {
     assert_eq!(downloads.len(), 2);
     assert_eq!(downloads[0].header("range"), None);
     assert_eq!(downloads[1].header("range"), Some("bytes=6-11"));
+}
+
+/// What [`upload_server`] does with the body of an upload.
+#[derive(Debug, Clone, Copy)]
+enum OnUpload {
+    /// Reads this many bytes of it, then stops reading and never answers.
+    StopReadingAfter(usize),
+    /// Reads all of it, then never answers.
+    ReadAllAndStaySilent,
+}
+
+/// A server that authorizes, hands out the upload URL `{base}/upload/here`, and treats the
+/// bodies of uploads as `on_upload` says, holding their connections open for 10 s.
+fn upload_server(on_upload: OnUpload) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let for_thread = base.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(stream) = stream else { continue };
+            let base = for_thread.clone();
+            std::thread::spawn(move || serve_uploads(stream, &base, on_upload));
+        }
+    });
+    base
+}
+
+fn serve_uploads(stream: std::net::TcpStream, base: &str, on_upload: OnUpload) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("content-length:") {
+                len = value.trim().parse::<u64>().expect("content-length");
+            }
+        }
+        if target.ends_with("/upload/here") {
+            let read = match on_upload {
+                OnUpload::StopReadingAfter(bytes) => len.min(bytes as u64),
+                OnUpload::ReadAllAndStaySilent => len,
+            };
+            let copied = std::io::copy(&mut (&mut reader).take(read), &mut std::io::sink());
+            assert_eq!(copied.ok(), Some(read), "the upload's body was cut");
+            std::thread::sleep(Duration::from_secs(10));
+            return;
+        }
+        let mut body = vec![0; usize::try_from(len).expect("length")];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let json = if target.ends_with("/b2_authorize_account") {
+            authorize_json(base, "tok1")
+        } else {
+            format!(
+                r#"{{"bucketId":"b1","uploadUrl":"{base}/upload/here","authorizationToken":"up1"}}"#
+            )
+        };
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            json.len()
+        );
+        if reader.get_mut().write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Uploads `len` bytes through a client with the given timeouts and no retries; returns the
+/// upload's transport error and how long the upload took.
+async fn failed_upload(
+    base: &str,
+    len: usize,
+    request: Duration,
+    idle: Duration,
+) -> (b2_proto::TransportError, Duration) {
+    let client = Client::builder("id", "key")
+        .realm(base)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(request)
+        .idle_timeout(idle)
+        .build()
+        .expect("client");
+    client.session().await.expect("session");
+    let file = b2_tokio::NewFile::new(
+        b2_proto::BucketId::new("b1"),
+        b2_proto::FileName::new("big.bin").expect("name"),
+    );
+    let started = std::time::Instant::now();
+    let upload = client.upload_bytes(file, vec![7u8; len]);
+    // The former budget allowed a second per 64 KiB on top of the request timeout.
+    let error = tokio::time::timeout(Duration::from_secs(10), upload)
+        .await
+        .expect("no timeout within 10 s")
+        .expect_err("the upload failed");
+    let took = started.elapsed();
+    let Error::RetriesExhausted { last, .. } = error else {
+        panic!("{error:?}")
+    };
+    let Error::Transport(transport) = *last else {
+        panic!("{last:?}")
+    };
+    (transport, took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_server_stops_reading_times_out_after_the_idle_timeout() {
+    let base = upload_server(OnUpload::StopReadingAfter(64 * 1024));
+    // Far more than hyper's buffer and both ends' socket buffers hold: the client stalls.
+    let (error, took) = failed_upload(
+        &base,
+        16 << 20,
+        Duration::from_secs(3),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(error.kind, TransportErrorKind::Timeout, "{error}");
+    assert!(error.to_string().contains("stalled"), "{error}");
+    // About the idle timeout: not the request timeout, nor 256 s for 16 MiB.
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_sent_whole_and_never_answered_times_out_after_the_request_timeout() {
+    let base = upload_server(OnUpload::ReadAllAndStaySilent);
+    let (error, took) = failed_upload(
+        &base,
+        1 << 20,
+        Duration::from_millis(800),
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(error.kind, TransportErrorKind::Timeout, "{error}");
+    assert!(error.to_string().contains("no reply"), "{error}");
+    // The request timeout from the body's end: not the shorter idle timeout, nor 16 s more
+    // for 1 MiB.
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
 }
