@@ -626,9 +626,10 @@ fn serve_uploads(stream: std::net::TcpStream, base: &str, on_upload: OnUpload) {
                 OnUpload::StopReadingAfter(bytes) => len.min(bytes as u64),
                 OnUpload::ReadAllAndStaySilent => len,
             };
-            let copied = std::io::copy(&mut (&mut reader).take(read), &mut std::io::sink());
-            assert_eq!(copied.ok(), Some(read), "the upload's body was cut");
-            std::thread::sleep(Duration::from_secs(10));
+            if std::io::copy(&mut (&mut reader).take(read), &mut std::io::sink()).ok() == Some(read)
+            {
+                std::thread::sleep(Duration::from_secs(10));
+            }
             return;
         }
         let mut body = vec![0; usize::try_from(len).expect("length")];
@@ -674,7 +675,8 @@ async fn failed_upload(
     );
     let started = std::time::Instant::now();
     let upload = client.upload_bytes(file, vec![7u8; len]);
-    // The former budget allowed a second per 64 KiB on top of the request timeout.
+    // Well past the timeouts the tests set, well before the former budget (the request
+    // timeout plus a second per 64 KiB of body).
     let error = tokio::time::timeout(Duration::from_secs(10), upload)
         .await
         .expect("no timeout within 10 s")
