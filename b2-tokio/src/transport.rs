@@ -447,6 +447,64 @@ mod tests {
             .into()
     }
 
+    /// The data frames of `body`, polled to its end as hyper would, stopping where it says
+    /// it ended; and whether the end was recorded after each frame.
+    async fn pieces(body: &mut Watched) -> Vec<(Bytes, bool)> {
+        let mut pieces = Vec::new();
+        while !http_body::Body::is_end_stream(body) {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let data = frame.expect("frame").into_data().expect("data");
+            pieces.push((data, body.progress.is_sent()));
+        }
+        pieces
+    }
+
+    #[tokio::test]
+    async fn bytes_in_memory_are_handed_over_in_pieces_of_one_buffer() {
+        let data = patterned(150 * 1024);
+        let mut body = Watched::new(bytes_body(data.clone()), PIECE);
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(150 * 1024));
+        assert!(!body.progress.is_sent());
+        let pieces = pieces(&mut body).await;
+        let lens: Vec<usize> = pieces.iter().map(|(p, _)| p.len()).collect();
+        assert_eq!(lens, [64 * 1024, 64 * 1024, 22 * 1024]);
+        let sent: Vec<bool> = pieces.iter().map(|(_, sent)| *sent).collect();
+        assert_eq!(sent, [false, false, true]);
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(0));
+        // Slices of the caller's buffer, in order.
+        let mut at = 0;
+        for (piece, _) in &pieces {
+            assert_eq!(piece.as_ptr(), data[at..].as_ptr());
+            at += piece.len();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_range_ends_with_its_last_piece() {
+        let path = std::env::temp_dir().join(format!("b2-tokio-watched-{}", std::process::id()));
+        std::fs::write(&path, patterned(10_000)).expect("write");
+        let file = file_body(&path, 1000..9000, 4096).await.expect("file body");
+        let mut body = Watched::new(file, 3000);
+        let pieces = pieces(&mut body).await;
+        std::fs::remove_file(&path).expect("remove");
+        let lens: Vec<usize> = pieces.iter().map(|(p, _)| p.len()).collect();
+        // Chunks of 4096 bytes read from the file, cut at 3000.
+        assert_eq!(lens, [3000, 1096, 3000, 904]);
+        let sent: Vec<bool> = pieces.iter().map(|(_, sent)| *sent).collect();
+        assert_eq!(sent, [false, false, false, true]);
+        let all: Vec<u8> = pieces.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+        assert_eq!(all, patterned(10_000)[1000..9000]);
+    }
+
+    #[test]
+    fn an_empty_body_is_sent_from_the_start() {
+        let body = Watched::new(bytes_body(Bytes::new()), PIECE);
+        assert!(http_body::Body::is_end_stream(&body));
+        assert!(body.progress.is_sent());
+    }
+
     /// Reads a request's head from `conn`; returns its `Content-Length` and the body bytes
     /// read with it.
     async fn read_head(conn: &mut tokio::net::TcpStream) -> (usize, Vec<u8>) {
