@@ -535,7 +535,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_slow_but_steady_upload_is_not_cut_off() {
         const LEN: usize = 127 * 1024;
-        // 2 KiB every 50 ms: 40 KiB/s, below the 64 KiB/s the former budget allowed for.
+        // 2 KiB every 50 ms: 40 KiB/s, below a minimum rate of 64 KiB/s.
         const STEP: usize = 2 * 1024;
         const SLOW: Duration = Duration::from_millis(1800);
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -587,8 +587,8 @@ mod tests {
         assert_eq!(reply.body().as_ref(), b"{}");
         let (body, read_slowly) = server.await.expect("server");
         assert_eq!(body, data);
-        // Still sending after the slow phase, which outlasted the former budget (the request
-        // timeout plus a second per 64 KiB) and the idle timeout.
+        // Still sending after the slow phase, which outlasted the idle timeout and a budget of
+        // the request timeout plus a second per 64 KiB (a minimum rate of 64 KiB/s).
         assert!(read_slowly < LEN, "{read_slowly}");
         assert!(took > SLOW, "{took:?}");
         assert!(SLOW > Duration::from_millis(300 + 1000) && SLOW > timeouts.idle);

@@ -1,6 +1,7 @@
 //! `b2-tokio` against a scripted local HTTP server (the same cases as b2-async-std's): authorization, retries, shared
 //! re-authorization, broken replies, connection reuse, framing and listings; and against a
-//! server that stops reading an upload, or never answers it, for the send timeouts.
+//! server that stops reading an upload, or never answers it, for the send timeouts and their
+//! retry on a new upload URL.
 
 #[path = "../../b2-blocking/tests/support/server.rs"]
 mod server;
@@ -573,32 +574,58 @@ async fn a_download_streams_and_resumes_a_stalled_body_from_where_it_stopped() {
     assert_eq!(downloads[1].header("range"), Some("bytes=6-11"));
 }
 
-/// What [`upload_server`] does with the body of an upload.
+/// What [`UploadServer`] does with the body of an upload.
 #[derive(Debug, Clone, Copy)]
 enum OnUpload {
     /// Reads this many bytes of it, then stops reading and never answers.
     StopReadingAfter(usize),
     /// Reads all of it, then never answers.
     ReadAllAndStaySilent,
+    /// Reads all of it and answers with its file version.
+    Answer,
 }
 
-/// A server that authorizes, hands out the upload URL `{base}/upload/here`, and treats the
-/// bodies of uploads as `on_upload` says, holding their connections open for 10 s.
-fn upload_server(on_upload: OnUpload) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let for_thread = base.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(20) {
-            let Ok(stream) = stream else { continue };
-            let base = for_thread.clone();
-            std::thread::spawn(move || serve_uploads(stream, &base, on_upload));
-        }
-    });
-    base
+/// A server that authorizes, hands out the upload URLs `{base}/upload/1`, `/upload/2`... with
+/// the tokens `up1`, `up2`..., and treats the nth upload as the nth entry of its script says
+/// (the last entry for later ones), holding the connection of an unanswered one open for 10 s.
+struct UploadServer {
+    base: String,
+    /// The target and `Authorization` of each upload, in order of arrival.
+    uploads: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
-fn serve_uploads(stream: std::net::TcpStream, base: &str, on_upload: OnUpload) {
+impl UploadServer {
+    fn start(script: &'static [OnUpload]) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let uploads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let urls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (for_thread, uploads_seen) = (base.clone(), uploads.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(20) {
+                let Ok(stream) = stream else { continue };
+                let (base, uploads, urls) =
+                    (for_thread.clone(), uploads_seen.clone(), urls.clone());
+                std::thread::spawn(move || {
+                    serve_uploads(stream, &base, script, &uploads, &urls);
+                });
+            }
+        });
+        Self { base, uploads }
+    }
+
+    fn uploads(&self) -> Vec<(String, String)> {
+        self.uploads.lock().expect("uploads").clone()
+    }
+}
+
+fn serve_uploads(
+    stream: std::net::TcpStream,
+    base: &str,
+    script: &[OnUpload],
+    uploads: &std::sync::Mutex<Vec<(String, String)>>,
+    urls: &std::sync::atomic::AtomicUsize,
+) {
     use std::io::{BufRead as _, Read as _, Write as _};
     let mut reader = std::io::BufReader::new(stream);
     loop {
@@ -607,41 +634,63 @@ fn serve_uploads(stream: std::net::TcpStream, base: &str, on_upload: OnUpload) {
             return;
         }
         let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
-        let mut len = 0;
+        let mut headers = Vec::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 return;
             }
-            let line = line.trim_end().to_ascii_lowercase();
+            let line = line.trim_end();
             if line.is_empty() {
                 break;
             }
-            if let Some(value) = line.strip_prefix("content-length:") {
-                len = value.trim().parse::<u64>().expect("content-length");
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
         }
-        if target.ends_with("/upload/here") {
-            let read = match on_upload {
-                OnUpload::StopReadingAfter(bytes) => len.min(bytes as u64),
-                OnUpload::ReadAllAndStaySilent => len,
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        let len = header("content-length").parse::<u64>().unwrap_or(0);
+        let json = if target.starts_with("/upload/") {
+            let nth = {
+                let mut uploads = uploads.lock().expect("uploads");
+                uploads.push((target.clone(), header("authorization").to_owned()));
+                uploads.len()
             };
-            if std::io::copy(&mut (&mut reader).take(read), &mut std::io::sink()).ok() == Some(read)
+            let on_upload = script.get(nth - 1).or_else(|| script.last()).copied();
+            let read = match on_upload {
+                Some(OnUpload::StopReadingAfter(bytes)) => len.min(bytes as u64),
+                _ => len,
+            };
+            if std::io::copy(&mut (&mut reader).take(read), &mut std::io::sink()).ok() != Some(read)
             {
-                std::thread::sleep(Duration::from_secs(10));
+                return;
             }
-            return;
-        }
-        let mut body = vec![0; usize::try_from(len).expect("length")];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let json = if target.ends_with("/b2_authorize_account") {
-            authorize_json(base, "tok1")
-        } else {
+            if !matches!(on_upload, Some(OnUpload::Answer)) {
+                std::thread::sleep(Duration::from_secs(10));
+                return;
+            }
             format!(
-                r#"{{"bucketId":"b1","uploadUrl":"{base}/upload/here","authorizationToken":"up1"}}"#
+                r#"{{"accountId":"acc1","action":"upload","bucketId":"b1","contentLength":{len},"contentSha1":"{}","contentType":"application/octet-stream","fileId":"f1","fileInfo":{{}},"fileName":"big.bin","uploadTimestamp":1}}"#,
+                header("x-bz-content-sha1")
             )
+        } else {
+            let mut body = vec![0; usize::try_from(len).expect("length")];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            if target.ends_with("/b2_authorize_account") {
+                authorize_json(base, "tok1")
+            } else {
+                let n = urls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                format!(
+                    r#"{{"bucketId":"b1","uploadUrl":"{base}/upload/{n}","authorizationToken":"up{n}"}}"#
+                )
+            }
         };
         let reply = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
@@ -653,30 +702,42 @@ fn serve_uploads(stream: std::net::TcpStream, base: &str, on_upload: OnUpload) {
     }
 }
 
+fn upload_client(
+    server: &UploadServer,
+    policy: RetryPolicy,
+    request: Duration,
+    idle: Duration,
+) -> Client {
+    Client::builder("id", "key")
+        .realm(&server.base)
+        .retry_policy(policy)
+        .request_timeout(request)
+        .idle_timeout(idle)
+        .build()
+        .expect("client")
+}
+
+fn big_file() -> b2_tokio::NewFile {
+    b2_tokio::NewFile::new(
+        b2_proto::BucketId::new("b1"),
+        b2_proto::FileName::new("big.bin").expect("name"),
+    )
+}
+
 /// Uploads `len` bytes through a client with the given timeouts and no retries; returns the
 /// upload's transport error and how long the upload took.
 async fn failed_upload(
-    base: &str,
+    server: &UploadServer,
     len: usize,
     request: Duration,
     idle: Duration,
 ) -> (b2_proto::TransportError, Duration) {
-    let client = Client::builder("id", "key")
-        .realm(base)
-        .retry_policy(RetryPolicy::none())
-        .request_timeout(request)
-        .idle_timeout(idle)
-        .build()
-        .expect("client");
+    let client = upload_client(server, RetryPolicy::none(), request, idle);
     client.session().await.expect("session");
-    let file = b2_tokio::NewFile::new(
-        b2_proto::BucketId::new("b1"),
-        b2_proto::FileName::new("big.bin").expect("name"),
-    );
     let started = std::time::Instant::now();
-    let upload = client.upload_bytes(file, vec![7u8; len]);
-    // Well past the timeouts the tests set, well before the former budget (the request
-    // timeout plus a second per 64 KiB of body).
+    let upload = client.upload_bytes(big_file(), vec![7u8; len]);
+    // Well past the timeouts the tests set, well before a budget of the request timeout plus
+    // a second per 64 KiB of body (a minimum rate of 64 KiB/s).
     let error = tokio::time::timeout(Duration::from_secs(10), upload)
         .await
         .expect("no timeout within 10 s")
@@ -693,10 +754,10 @@ async fn failed_upload(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_the_server_stops_reading_times_out_after_the_idle_timeout() {
-    let base = upload_server(OnUpload::StopReadingAfter(64 * 1024));
+    let server = UploadServer::start(&[OnUpload::StopReadingAfter(64 * 1024)]);
     // Far more than hyper's buffer and both ends' socket buffers hold: the client stalls.
     let (error, took) = failed_upload(
-        &base,
+        &server,
         16 << 20,
         Duration::from_secs(3),
         Duration::from_millis(300),
@@ -711,9 +772,9 @@ async fn an_upload_the_server_stops_reading_times_out_after_the_idle_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_sent_whole_and_never_answered_times_out_after_the_request_timeout() {
-    let base = upload_server(OnUpload::ReadAllAndStaySilent);
+    let server = UploadServer::start(&[OnUpload::ReadAllAndStaySilent]);
     let (error, took) = failed_upload(
-        &base,
+        &server,
         1 << 20,
         Duration::from_millis(800),
         Duration::from_millis(200),
@@ -725,4 +786,27 @@ async fn an_upload_sent_whole_and_never_answered_times_out_after_the_request_tim
     // for 1 MiB.
     assert!(took >= Duration::from_millis(800), "{took:?}");
     assert!(took < Duration::from_millis(2000), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_stalls_is_retried_with_a_new_upload_url() {
+    let server = UploadServer::start(&[OnUpload::StopReadingAfter(64 * 1024), OnUpload::Answer]);
+    let client = upload_client(
+        &server,
+        RetryPolicy::default(),
+        Duration::from_secs(3),
+        Duration::from_millis(300),
+    );
+    let upload = client.upload_bytes(big_file(), vec![7u8; 16 << 20]);
+    let version = tokio::time::timeout(Duration::from_secs(10), upload)
+        .await
+        .expect("no stall for more than 10 s")
+        .expect("uploaded on the second URL");
+    assert_eq!(version.content_length, 16 << 20);
+    let uploads = server.uploads();
+    let expected = [("/upload/1", "up1"), ("/upload/2", "up2")];
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    for ((target, token), (want_target, want_token)) in uploads.iter().zip(expected) {
+        assert_eq!((target.as_str(), token.as_str()), (want_target, want_token));
+    }
 }
