@@ -17,9 +17,9 @@ use b2_proto::{BucketId, FileName, RetryPolicy, TransportError, TransportErrorKi
 use b2_tokio::{Client, Error, NewFile};
 use server::authorize_json;
 
-/// More than hyper's buffer and the socket buffers of both ends hold (about 5 MiB here: Linux
-/// grows a socket's send buffer up to `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default), so
-/// that a client whose server stops reading stalls before it has handed over the whole body.
+/// More than hyper's buffer and the socket buffers of both ends hold (about 5 MiB with Linux's
+/// defaults: a socket's send buffer grows up to `net.ipv4.tcp_wmem`'s maximum, 4 MiB), so that
+/// a client whose server stops reading stalls before it has handed over the whole body.
 const BIG: usize = 32 << 20;
 
 /// What [`UploadServer`] does with the body of an upload.
