@@ -108,19 +108,31 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the connect timeout.
+    /// Sets the longest wait for a TCP connection (default 30 s).
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.connect = timeout;
         self
     }
 
-    /// Sets the longest wait for a reply's head.
+    /// Sets the longest wait for a reply's head once the request was sent (default 15 minutes:
+    /// B2 may work long before it answers a large upload or copy).
+    ///
+    /// A request counts as sent once the connection took the last piece of its body; those
+    /// last bytes may still be in hyper's and the system's socket buffers (a few MB at most)
+    /// and cross a slow link within this wait. A request without a body (a download, a `GET`)
+    /// must have its reply's head within this timeout of its start, connecting included.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.request = timeout;
         self
     }
 
-    /// Sets the longest silence while reading a reply body.
+    /// Sets the longest time without progress while sending a request body, and the longest
+    /// silence while reading a reply body (default 2 minutes).
+    ///
+    /// Sending a body (a large part over a slow link) may take as long as it needs while the
+    /// connection keeps taking pieces of it (up to 64 KiB each); it fails with a timeout once
+    /// none was taken for this long. Until the first piece goes, this covers setting up the
+    /// connection too (the TLS handshake; the TCP connection also has its own timeout).
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeouts.idle = timeout;
         self
