@@ -324,7 +324,7 @@ async fn connections_are_reused() {
         client.list_buckets().await.expect("buckets");
         // hyper-util hands a connection back to its pool from a task of its own once the reply
         // has ended; a call made at that very moment would open a second one.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let requests = server.requests();
     assert_eq!(requests.len(), 4);
