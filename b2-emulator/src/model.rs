@@ -125,7 +125,8 @@ pub(crate) struct FileRec {
 /// Files of a bucket in listing order: name (UTF-8 bytes), then newest first.
 pub(crate) type FileKey = (String, Reverse<u64>);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Not `Clone`: a copy would copy every file record. [`Bucket::settings`] copies the rest.
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Bucket {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -172,7 +173,7 @@ impl Bucket {
 }
 
 /// Everything the emulator remembers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) account_id: String,
     pub(crate) master_key_id: String,
