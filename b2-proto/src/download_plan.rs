@@ -55,18 +55,7 @@ impl DownloadPlan {
         part_size: u64,
         max_concurrency: usize,
     ) -> Result<Self, InvalidInput> {
-        if part_size == 0 {
-            return Err(InvalidInput::Argument {
-                what: "part size",
-                reason: "must be at least 1 byte".into(),
-            });
-        }
-        if max_concurrency == 0 {
-            return Err(InvalidInput::Argument {
-                what: "concurrency",
-                reason: "must be at least 1".into(),
-            });
-        }
+        check_split(part_size, max_concurrency)?;
         Ok(Self {
             file_id: None,
             file_size,
@@ -189,6 +178,23 @@ impl DownloadPlan {
     }
 }
 
+/// Refuses a zero part size or concurrency.
+fn check_split(part_size: u64, max_concurrency: usize) -> Result<(), InvalidInput> {
+    if part_size == 0 {
+        return Err(InvalidInput::Argument {
+            what: "part size",
+            reason: "must be at least 1 byte".into(),
+        });
+    }
+    if max_concurrency == 0 {
+        return Err(InvalidInput::Argument {
+            what: "concurrency",
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A download into a file whose first request doubles as the probe of the file's size and
 /// version, so that no `HEAD` is needed.
 ///
@@ -234,8 +240,7 @@ impl FileDownload {
         part_size: u64,
         max_concurrency: usize,
     ) -> Result<(Self, Op), InvalidInput> {
-        // Checks both arguments the way the plan will.
-        DownloadPlan::new(0, part_size, max_concurrency)?;
+        check_split(part_size, max_concurrency)?;
         let ranged = op.byte_range().is_some();
         let first = if ranged {
             op
